@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn rejects_fractional_frames_and_bad_ranges() {
         let f = AudioFormat::new(Encoding::PcmS16le, 11_025, 1).unwrap();
-        assert!(matches!(f.bytes_per_frame(20), Err(DspError::InvalidFrameDuration { .. })));
+        assert!(matches!(
+            f.bytes_per_frame(20),
+            Err(DspError::InvalidFrameDuration { .. })
+        ));
         assert_eq!(f.bytes_per_frame(40).unwrap(), 882);
         assert!(f.bytes_per_frame(0).is_err());
         assert!(AudioFormat::new(Encoding::Mulaw, 500, 1).is_err());

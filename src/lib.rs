@@ -1,11 +1,14 @@
-//! vapi_fast's native audio core.
+//! The native audio core of `vapi_fast`.
 //!
 //! The DSP modules are pure Rust (no Python, no unsafe code, no clocks or I/O) and are tested by
 //! plain `cargo test`. The Python bindings live only in `python`, behind the `python` feature.
 
 pub mod error;
 pub mod format;
+pub mod framer;
 pub mod g711;
+pub mod resample;
+pub mod transcode;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,734 @@
+//! Streaming sample-rate conversion of 16-bit PCM with a polyphase windowed-sinc FIR.
+//!
+//! Output sample `k` sits exactly at input time `k * in_rate / out_rate` (no added phase shift),
+//! so a stream and a one-shot call agree sample for sample: [`Resampler::push`] emits every output
+//! whose filter window is covered by the input so far, and [`Resampler::flush`] pads the tail with
+//! zeros. The price is a fixed look-ahead of half the filter span, [`Resampler::delay_samples`].
+//!
+//! The filter is designed at construction: a Kaiser-windowed sinc whose passband and stopband are
+//! fractions of the lower of the two rates (see [`Quality`]). When the reduced ratio `L/M` has at
+//! most [`MAX_EXACT_PHASES`] phases, every phase has its own coefficient row; otherwise (unusual
+//! rate pairs such as 8001 -> 16000) rows are kept at [`INTERPOLATED_PHASES`] fractional offsets
+//! and the two neighbouring rows' outputs are linearly interpolated.
+//!
+//! Arithmetic is `f32` with a fixed summation order (16 partial sums), so the result does not depend
+//! on chunking nor on which SIMD target the dispatcher picks. There is no dither: digital silence
+//! in gives digital silence out.
+#![forbid(unsafe_code)]
+
+use multiversion::multiversion;
+
+use crate::error::{DspError, DspResult};
+
+/// Lowest supported sample rate, in Hz.
+pub const MIN_RATE: u32 = 8_000;
+/// Highest supported sample rate, in Hz.
+pub const MAX_RATE: u32 = 48_000;
+/// Largest phase count for which exact per-phase coefficients are stored.
+pub const MAX_EXACT_PHASES: usize = 1024;
+/// Fractional-offset rows kept when the exact phase count is larger than [`MAX_EXACT_PHASES`].
+pub const INTERPOLATED_PHASES: usize = 1024;
+/// Largest supported channel count.
+pub const MAX_CHANNELS: u16 = 8;
+
+/// Largest phase count that uses the across-outputs kernel.
+const MAX_BLOCK_PHASES: usize = 8;
+/// Outputs summed together by the across-outputs kernel.
+const BLOCK: usize = 64;
+
+/// Lanes of the dot product; filter lengths are rounded up to a multiple of this.
+const LANES: usize = 16;
+
+/// Filter quality, trading fidelity for speed. Edges are fractions of the lower of the two rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quality {
+    /// Passband to 0.40, stopband from 0.50, 60 dB attenuation.
+    Low,
+    /// Passband to 0.43, stopband from 0.50, 80 dB attenuation.
+    Medium,
+    /// Passband to 0.45, stopband from 0.50, 100 dB attenuation (below the 16-bit floor).
+    High,
+}
+
+impl Quality {
+    /// Parses `low`, `medium` or `high`.
+    pub fn parse(name: &str) -> DspResult<Self> {
+        match name {
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            _ => Err(DspError::UnknownQuality { name: name.to_owned() }),
+        }
+    }
+
+    /// The name accepted by [`Quality::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
+    /// (passband edge, stopband edge, stopband attenuation in dB); edges as fractions of the lower rate.
+    fn design(self) -> (f64, f64, f64) {
+        match self {
+            Self::Low => (0.40, 0.50, 60.0),
+            Self::Medium => (0.43, 0.50, 80.0),
+            Self::High => (0.45, 0.50, 100.0),
+        }
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Zeroth-order modified Bessel function of the first kind (power series; converges fast for the
+/// beta values used here).
+fn bessel_i0(x: f64) -> f64 {
+    let quarter_x2 = x * x / 4.0;
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..200 {
+        let kf = f64::from(k);
+        term *= quarter_x2 / (kf * kf);
+        sum += term;
+        if term < sum * 1e-17 {
+            break;
+        }
+    }
+    sum
+}
+
+fn kaiser_beta(atten_db: f64) -> f64 {
+    if atten_db > 50.0 {
+        0.1102 * (atten_db - 8.7)
+    } else if atten_db >= 21.0 {
+        0.5842 * (atten_db - 21.0).powf(0.4) + 0.07886 * (atten_db - 21.0)
+    } else {
+        0.0
+    }
+}
+
+/// The designed filter: `rows` coefficient rows of `taps` each, row `r` for fractional offset
+/// `r / phase_den` of an input sample.
+struct Filter {
+    taps: usize,
+    /// Half the span, in input samples: the look-ahead an output needs.
+    half: usize,
+    coeffs: Vec<f32>,
+}
+
+impl Filter {
+    /// `multiple`: the tap count is rounded up to this (the dot-product kernel reads whole lanes).
+    fn design(in_rate: u32, out_rate: u32, quality: Quality, phase_den: usize, rows: usize, multiple: usize) -> Self {
+        let (pass, stop, atten) = quality.design();
+        let low = f64::from(in_rate.min(out_rate));
+        let fin = f64::from(in_rate);
+        // Transition width and cutoff in cycles per input sample.
+        let width = (stop - pass) * low / fin;
+        let cutoff = 0.5 * (pass + stop) * low / fin;
+        let span = (atten - 7.95) / (2.285 * 2.0 * std::f64::consts::PI * width) + 1.0;
+        let taps = (span.ceil() as usize).div_ceil(multiple) * multiple;
+        let half = taps / 2;
+        let beta = kaiser_beta(atten);
+        let norm = bessel_i0(beta);
+        let mut coeffs = vec![0f32; rows * taps];
+        let mut row_f64 = vec![0f64; taps];
+        for (r, row) in coeffs.chunks_exact_mut(taps).enumerate() {
+            let frac = r as f64 / phase_den as f64;
+            for (j, c) in row_f64.iter_mut().enumerate() {
+                // Tap j reads input q - half + 1 + j for an output at q + frac.
+                let tau = j as f64 - half as f64 + 1.0 - frac;
+                let x = tau / half as f64;
+                *c = if x.abs() >= 1.0 {
+                    0.0
+                } else {
+                    let arg = 2.0 * cutoff * tau;
+                    let sinc = if arg == 0.0 {
+                        1.0
+                    } else {
+                        (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg)
+                    };
+                    2.0 * cutoff * sinc * bessel_i0(beta * (1.0 - x * x).sqrt()) / norm
+                };
+            }
+            // Unit DC gain on every row: unequal row gains would modulate the signal at the
+            // phase rate and leave images above the band.
+            let sum: f64 = row_f64.iter().sum();
+            for (dst, src) in row.iter_mut().zip(&row_f64) {
+                *dst = (src / sum) as f32;
+            }
+        }
+        Self { taps, half, coeffs }
+    }
+
+    fn row(&self, r: usize) -> &[f32] {
+        &self.coeffs[r * self.taps..(r + 1) * self.taps]
+    }
+}
+
+/// How output positions map to coefficient rows.
+#[derive(Clone, Copy)]
+enum Phases {
+    /// One row per phase `p` of `L`.
+    Exact,
+    /// Rows at `r / INTERPOLATED_PHASES`; phase `p` of `L` interpolates rows around `p * R / L`.
+    Interpolated,
+    /// One row per phase, few phases: many outputs per phase in a chunk, summed across outputs.
+    Block,
+}
+
+/// A streaming, stateful resampler for interleaved 16-bit PCM. One object per audio stream.
+pub struct Resampler {
+    in_rate: u32,
+    out_rate: u32,
+    quality: Quality,
+    channels: usize,
+    /// Reduced ratio: output k sits at input position k * m / l.
+    l: u64,
+    m: u64,
+    phases: Phases,
+    filter: Filter,
+    /// Planar history per channel, as f32; `buf[0]` holds input index `buf_start`.
+    bufs: Vec<Vec<f32>>,
+    /// Input index of `bufs[c][0]`; negative while the leading zeros are still held.
+    buf_start: i64,
+    /// Input samples (per channel) pushed since the stream started.
+    n_in: u64,
+    /// Next output index to produce.
+    next_out: u64,
+    /// Scratch: the history split into `m` decimated streams (block path).
+    streams: Vec<f32>,
+    /// Scratch: outputs of one phase (block path).
+    block_out: Vec<f32>,
+}
+
+impl Resampler {
+    /// Builds a resampler from `in_rate` to `out_rate` (Hz, each from [`MIN_RATE`] to [`MAX_RATE`])
+    /// for `channels` interleaved channels.
+    pub fn new(in_rate: u64, out_rate: u64, quality: Quality, channels: u64) -> DspResult<Self> {
+        for (what, rate) in [("resampler input", in_rate), ("resampler output", out_rate)] {
+            if !(u64::from(MIN_RATE)..=u64::from(MAX_RATE)).contains(&rate) {
+                return Err(DspError::SampleRateOutOfRange {
+                    what,
+                    sample_rate: rate,
+                    min: MIN_RATE,
+                    max: MAX_RATE,
+                });
+            }
+        }
+        if channels == 0 || channels > u64::from(MAX_CHANNELS) {
+            return Err(DspError::ChannelsOutOfRange {
+                channels,
+                max: MAX_CHANNELS,
+            });
+        }
+        let g = gcd(in_rate, out_rate);
+        let (l, m) = (out_rate / g, in_rate / g);
+        let (phases, phase_den, rows) = if l as usize <= MAX_BLOCK_PHASES {
+            (Phases::Block, l as usize, l as usize)
+        } else if l as usize <= MAX_EXACT_PHASES {
+            (Phases::Exact, l as usize, l as usize)
+        } else {
+            (Phases::Interpolated, INTERPOLATED_PHASES, INTERPOLATED_PHASES + 1)
+        };
+        let multiple = if matches!(phases, Phases::Block) { 2 } else { LANES };
+        let filter = Filter::design(in_rate as u32, out_rate as u32, quality, phase_den, rows, multiple);
+        let mut resampler = Self {
+            in_rate: in_rate as u32,
+            out_rate: out_rate as u32,
+            quality,
+            channels: channels as usize,
+            l,
+            m,
+            phases,
+            bufs: vec![Vec::new(); channels as usize],
+            buf_start: 0,
+            n_in: 0,
+            next_out: 0,
+            streams: Vec::new(),
+            block_out: Vec::new(),
+            filter,
+        };
+        resampler.reset();
+        Ok(resampler)
+    }
+
+    /// Input rate in Hz.
+    pub fn in_rate(&self) -> u32 {
+        self.in_rate
+    }
+
+    /// Output rate in Hz.
+    pub fn out_rate(&self) -> u32 {
+        self.out_rate
+    }
+
+    /// The quality the filter was designed for.
+    pub fn quality(&self) -> Quality {
+        self.quality
+    }
+
+    /// Interleaved channel count.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Filter length in input samples.
+    pub fn filter_taps(&self) -> usize {
+        self.filter.taps
+    }
+
+    /// Look-ahead in output samples: once primed, output lags input by this much (the filter's
+    /// group delay, since the output itself is time-aligned with the input).
+    pub fn delay_samples(&self) -> usize {
+        if self.is_passthrough() {
+            return 0;
+        }
+        (self.filter.half as u64 * self.l).div_ceil(self.m) as usize
+    }
+
+    /// Forgets all input and starts a new stream.
+    pub fn reset(&mut self) {
+        // Leading zeros stand in for the input before the stream started.
+        let lead = self.filter.half - 1;
+        for buf in &mut self.bufs {
+            buf.clear();
+            buf.resize(lead, 0.0);
+        }
+        self.buf_start = -(lead as i64);
+        self.n_in = 0;
+        self.next_out = 0;
+    }
+
+    /// Input position of output `k` as (whole input index, phase numerator over `l`).
+    fn position(&self, k: u64) -> (u64, u64) {
+        let num = u128::from(k) * u128::from(self.m);
+        ((num / u128::from(self.l)) as u64, (num % u128::from(self.l)) as u64)
+    }
+
+    /// Outputs that can be produced once `available` input samples (per channel) exist.
+    fn ready_outputs(&self, available: u64) -> u64 {
+        // Output k needs inputs up to index q + half, so q + half < available.
+        let half = self.filter.half as u64;
+        if available <= half {
+            return 0;
+        }
+        let q_max = available - half - 1;
+        // Largest k with k*m/l <= q_max (floor), plus one.
+        let k_end = ((u128::from(q_max) + 1) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
+        k_end.saturating_sub(self.next_out)
+    }
+
+    /// True when the rates are equal: samples are copied unchanged, with no delay.
+    pub fn is_passthrough(&self) -> bool {
+        self.l == self.m
+    }
+
+    /// Output samples (per channel) a push of `n_samples` more input samples (per channel) would produce now.
+    pub fn output_len_for(&self, n_samples: usize) -> usize {
+        if self.is_passthrough() {
+            return n_samples;
+        }
+        self.ready_outputs(self.n_in + n_samples as u64) as usize
+    }
+
+    /// Output samples (per channel) that [`Resampler::flush`] would produce now.
+    pub fn flush_len(&self) -> usize {
+        if self.is_passthrough() {
+            return 0;
+        }
+        let total = (u128::from(self.n_in) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
+        total.saturating_sub(self.next_out) as usize
+    }
+
+    /// Appends interleaved input read from `sample(i)` for `i` in `0..n_values` (`n_values` a multiple
+    /// of the channel count).
+    fn ingest(&mut self, n_values: usize, sample: impl Fn(usize) -> i16) {
+        let frames = n_values / self.channels;
+        for (c, buf) in self.bufs.iter_mut().enumerate() {
+            buf.reserve(frames);
+            buf.extend((0..frames).map(|f| f32::from(sample(f * self.channels + c))));
+        }
+        self.n_in += frames as u64;
+    }
+
+    /// Produces `count` outputs per channel into `emit(index_in_interleaved_output, value)` and
+    /// drops history no longer needed.
+    fn produce(&mut self, count: usize, mut emit: impl FnMut(usize, i16)) {
+        if count == 0 {
+            return;
+        }
+        let half = self.filter.half as i64;
+        let (q0, p0) = self.position(self.next_out);
+        let first = (q0 as i64 - half + 1 - self.buf_start) as usize;
+        for c in 0..self.channels {
+            if matches!(self.phases, Phases::Block) {
+                self.produce_block(c, first, p0, count, &mut emit);
+                continue;
+            }
+            let rows = match self.phases {
+                Phases::Interpolated => RowMap::Interpolated,
+                _ => RowMap::Exact,
+            };
+            self.block_out.resize(count, 0.0);
+            fir_taps(
+                &self.filter,
+                rows,
+                &self.bufs[c][first..],
+                (p0, self.l, self.m),
+                &mut self.block_out,
+            );
+            for (i, v) in self.block_out.iter().enumerate() {
+                emit(i * self.channels + c, to_i16(*v));
+            }
+        }
+        self.next_out += count as u64;
+        // Keep from the first input the next output will read.
+        let (q, _) = self.position(self.next_out);
+        let keep_from = q as i64 - half + 1;
+        let drop = (keep_from - self.buf_start).clamp(0, self.bufs[0].len() as i64) as usize;
+        if drop > 0 {
+            for buf in &mut self.bufs {
+                buf.drain(..drop);
+            }
+            self.buf_start += drop as i64;
+        }
+    }
+
+    /// The many-outputs-per-phase path: outputs `i, i + L, i + 2L, ...` share a coefficient row and
+    /// read input `M` samples apart, so after splitting the history into `M` decimated streams each
+    /// coefficient multiplies a contiguous run of inputs and the sum vectorizes across outputs.
+    fn produce_block(&mut self, c: usize, first: usize, p0: u64, count: usize, emit: &mut impl FnMut(usize, i16)) {
+        let m = self.m as usize;
+        let l = self.l as usize;
+        let src = &self.bufs[c][first..];
+        let stream_len = src.len().div_ceil(m) + BLOCK;
+        self.streams.resize(m * stream_len, 0.0);
+        for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
+            let mut n = 0;
+            for v in src.iter().skip(r).step_by(m) {
+                stream[n] = *v;
+                n += 1;
+            }
+            stream[n..].fill(0.0);
+        }
+        let (mut a, mut p) = (0usize, p0 as usize);
+        for i in 0..count.min(l) {
+            let outputs = (count - i).div_ceil(l);
+            self.block_out.resize(outputs.div_ceil(BLOCK) * BLOCK, 0.0);
+            fir_block(self.filter.row(p), &self.streams, stream_len, m, a, &mut self.block_out);
+            for (j, v) in self.block_out[..outputs].iter().enumerate() {
+                emit((i + j * l) * self.channels + c, to_i16(*v));
+            }
+            p += m % l;
+            a += m / l;
+            if p >= l {
+                p -= l;
+                a += 1;
+            }
+        }
+    }
+
+    /// Pushes interleaved samples; writes every output they complete into `out` (interleaved) and
+    /// returns how many values were written. `out` must hold at least
+    /// `output_len_for(input.len() / channels) * channels` values.
+    pub fn push(&mut self, input: &[i16], out: &mut [i16]) -> DspResult<usize> {
+        self.check_len(input.len(), 2)?;
+        if self.is_passthrough() {
+            out[..input.len()].copy_from_slice(input);
+            return Ok(input.len());
+        }
+        self.ingest(input.len(), |i| input[i]);
+        let count = self.ready_outputs(self.n_in) as usize;
+        self.produce(count, |i, v| out[i] = v);
+        Ok(count * self.channels)
+    }
+
+    /// Like [`Resampler::push`] for little-endian 16-bit bytes in and out.
+    pub fn push_bytes(&mut self, input: &[u8], out: &mut [u8]) -> DspResult<usize> {
+        self.check_len(input.len(), 1)?;
+        if self.is_passthrough() {
+            out[..input.len()].copy_from_slice(input);
+            return Ok(input.len());
+        }
+        let values = input.len() / 2;
+        self.ingest(values, |i| i16::from_le_bytes([input[2 * i], input[2 * i + 1]]));
+        let count = self.ready_outputs(self.n_in) as usize;
+        self.produce(count, |i, v| out[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes()));
+        Ok(count * self.channels * 2)
+    }
+
+    /// Appends to a `Vec` instead of a caller slice.
+    pub fn push_vec(&mut self, input: &[i16], out: &mut Vec<i16>) -> DspResult<()> {
+        self.check_len(input.len(), 2)?;
+        let start = out.len();
+        out.resize(
+            start + self.output_len_for(input.len() / self.channels) * self.channels,
+            0,
+        );
+        self.push(input, &mut out[start..])?;
+        Ok(())
+    }
+
+    /// Ends the stream: produces the remaining outputs (input padded with zeros), writes them into
+    /// `out` (at least `flush_len() * channels` values) and resets. Returns the count written.
+    pub fn flush(&mut self, out: &mut [i16]) -> usize {
+        let count = self.flush_len();
+        self.pad_tail();
+        self.produce(count, |i, v| out[i] = v);
+        self.reset();
+        count * self.channels
+    }
+
+    /// Like [`Resampler::flush`] writing little-endian bytes; returns bytes written.
+    pub fn flush_bytes(&mut self, out: &mut [u8]) -> usize {
+        let count = self.flush_len();
+        self.pad_tail();
+        self.produce(count, |i, v| out[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes()));
+        self.reset();
+        count * self.channels * 2
+    }
+
+    /// Appends the flushed tail to a `Vec`.
+    pub fn flush_vec(&mut self, out: &mut Vec<i16>) {
+        let start = out.len();
+        out.resize(start + self.flush_len() * self.channels, 0);
+        self.flush(&mut out[start..]);
+    }
+
+    fn pad_tail(&mut self) {
+        // Zeros after the end, enough for every remaining output's window.
+        let pad = self.filter.taps;
+        for buf in &mut self.bufs {
+            buf.resize(buf.len() + pad, 0.0);
+        }
+    }
+
+    fn check_len(&self, len: usize, bytes_per_value: usize) -> DspResult<()> {
+        let frame = self.channels * 2;
+        if (len * bytes_per_value) % frame != 0 {
+            return Err(DspError::PartialSample {
+                what: "PCM input",
+                len: len * bytes_per_value,
+                frame_bytes: frame,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One-shot conversion of a whole interleaved buffer; equal to push + flush on a new [`Resampler`].
+pub fn resample(input: &[i16], in_rate: u64, out_rate: u64, quality: Quality, channels: u64) -> DspResult<Vec<i16>> {
+    let mut r = Resampler::new(in_rate, out_rate, quality, channels)?;
+    let mut out = Vec::new();
+    r.push_vec(input, &mut out)?;
+    r.flush_vec(&mut out);
+    Ok(out)
+}
+
+const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting it rounds to nearest even.
+
+#[inline]
+fn to_i16(value: f32) -> i16 {
+    let clamped = value.clamp(-32768.0, 32767.0);
+    ((clamped + ROUND_MAGIC) - ROUND_MAGIC) as i16
+}
+
+/// How a phase numerator picks coefficients in [`fir_taps`].
+#[derive(Clone, Copy)]
+enum RowMap {
+    Exact,
+    Interpolated,
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "x86_64+sse4.1", "aarch64+neon"))]
+fn fir_taps(filter: &Filter, rows: RowMap, buf: &[f32], (p0, l, m): (u64, u64, u64), out: &mut [f32]) {
+    let (step_q, step_p) = ((m / l) as usize, m % l);
+    let (mut offset, mut p) = (0usize, p0);
+    for v in out.iter_mut() {
+        let window = &buf[offset..offset + filter.taps];
+        *v = match rows {
+            RowMap::Exact => dot(filter.row(p as usize), window),
+            RowMap::Interpolated => {
+                let pos = p as f64 * INTERPOLATED_PHASES as f64 / l as f64;
+                let r = pos as usize;
+                let frac = (pos - r as f64) as f32;
+                let a = dot(filter.row(r), window);
+                let b = dot(filter.row(r + 1), window);
+                a + frac * (b - a)
+            }
+        };
+        offset += step_q;
+        p += step_p;
+        if p >= l {
+            p -= l;
+            offset += 1;
+        }
+    }
+}
+
+// Inlined into each multiversioned caller so it is compiled for that caller's target features.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn dot(coeffs: &[f32], window: &[f32]) -> f32 {
+    // LANES independent partial sums in a fixed order: they vectorize on every target, keep enough
+    // add chains in flight to hide latency, and give the same bits whichever target runs.
+    let mut acc = [0f32; LANES];
+    for (c, x) in coeffs.chunks_exact(LANES).zip(window.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += c[i] * x[i];
+        }
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn speechish(n: usize, rate: f64) -> Vec<i16> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let env = 0.5 + 0.5 * (2.0 * std::f64::consts::PI * 3.0 * t).sin();
+                let v = 6000.0 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
+                    + 3000.0 * (2.0 * std::f64::consts::PI * 1330.0 * t).sin()
+                    + 1500.0 * (2.0 * std::f64::consts::PI * 3100.0 * t).sin();
+                (v * env) as i16
+            })
+            .collect()
+    }
+
+    fn chunked(input: &[i16], in_rate: u64, out_rate: u64, chunk: usize) -> Vec<i16> {
+        let mut r = Resampler::new(in_rate, out_rate, Quality::High, 1).unwrap();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            r.push_vec(piece, &mut out).unwrap();
+        }
+        r.flush_vec(&mut out);
+        out
+    }
+
+    #[test]
+    fn streaming_equals_one_shot_for_every_chunking() {
+        for (fin, fout) in [
+            (8000, 16000),
+            (16000, 8000),
+            (44100, 16000),
+            (16000, 24000),
+            (8001, 16000),
+        ] {
+            let input = speechish(fin as usize / 5 + 37, fin as f64);
+            let whole = resample(&input, fin, fout, Quality::High, 1).unwrap();
+            let expected_len = (input.len() as u64 * fout).div_ceil(fin) as usize;
+            assert_eq!(whole.len(), expected_len, "{fin}->{fout}");
+            for chunk in [1, 17, 159, 160, 161, 509] {
+                assert_eq!(chunked(&input, fin, fout, chunk), whole, "{fin}->{fout} chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn silence_stays_silent_and_steady_chunks_give_steady_output() {
+        let mut r = Resampler::new(8000, 16000, Quality::High, 1).unwrap();
+        let zeros = vec![0i16; 160];
+        let mut sizes = Vec::new();
+        for _ in 0..20 {
+            let mut out = Vec::new();
+            r.push_vec(&zeros, &mut out).unwrap();
+            assert!(out.iter().all(|&v| v == 0));
+            sizes.push(out.len());
+        }
+        // After priming, every 20 ms in gives 20 ms out.
+        assert!(sizes[2..].iter().all(|&n| n == 320), "{sizes:?}");
+        assert!(r.delay_samples() * 1000 / 16000 <= 10);
+    }
+
+    #[test]
+    fn delay_is_at_most_ten_ms_for_every_pair() {
+        let rates = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
+        for &fin in &rates {
+            for &fout in &rates {
+                let r = Resampler::new(fin, fout, Quality::High, 1).unwrap();
+                let ms = r.delay_samples() as f64 * 1000.0 / fout as f64;
+                assert!(ms <= 10.0, "{fin}->{fout}: {ms} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn stereo_channels_are_independent() {
+        let left = speechish(4000, 16000.0);
+        let right: Vec<i16> = left.iter().map(|v| v / 2).collect();
+        let inter: Vec<i16> = left.iter().zip(&right).flat_map(|(a, b)| [*a, *b]).collect();
+        let out = resample(&inter, 16000, 24000, Quality::High, 2).unwrap();
+        let l_out = resample(&left, 16000, 24000, Quality::High, 1).unwrap();
+        let r_out = resample(&right, 16000, 24000, Quality::High, 1).unwrap();
+        let expect: Vec<i16> = l_out.iter().zip(&r_out).flat_map(|(a, b)| [*a, *b]).collect();
+        assert_eq!(out, expect);
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(matches!(
+            Resampler::new(7999, 16000, Quality::High, 1),
+            Err(DspError::SampleRateOutOfRange { .. })
+        ));
+        assert!(Resampler::new(8000, 48001, Quality::High, 1).is_err());
+        assert!(Resampler::new(8000, 16000, Quality::High, 0).is_err());
+        let mut r = Resampler::new(8000, 16000, Quality::High, 2).unwrap();
+        assert!(matches!(
+            r.push(&[1, 2, 3], &mut [0; 64]),
+            Err(DspError::PartialSample { .. })
+        ));
+        assert!(r.push_bytes(&[1, 2, 3], &mut [0; 64]).is_err());
+        assert!(Quality::parse("best").is_err());
+    }
+
+    #[test]
+    fn same_rate_is_an_exact_copy() {
+        let input = speechish(2000, 16000.0);
+        assert_eq!(resample(&input, 16000, 16000, Quality::High, 1).unwrap(), input);
+        assert_eq!(
+            Resampler::new(16000, 16000, Quality::High, 1).unwrap().delay_samples(),
+            0
+        );
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "x86_64+sse4.1", "aarch64+neon"))]
+fn fir_block(coeffs: &[f32], streams: &[f32], stream_len: usize, m: usize, start: usize, out: &mut [f32]) {
+    // out[j] = sum over taps t of coeffs[t] * x[start + t + j*m], where x[a] = stream (a % m) at
+    // index (a / m). Each output keeps one running sum in tap order, so its bits do not depend on
+    // how outputs are grouped.
+    for (tile_index, tile) in out.chunks_exact_mut(BLOCK).enumerate() {
+        let mut acc = [0f32; BLOCK];
+        let (mut r, mut n) = (start % m, start / m + tile_index * BLOCK);
+        for &c in coeffs {
+            let base = r * stream_len + n;
+            let xs = &streams[base..base + BLOCK];
+            for j in 0..BLOCK {
+                acc[j] += c * xs[j];
+            }
+            r += 1;
+            if r == m {
+                r = 0;
+                n += 1;
+            }
+        }
+        tile.copy_from_slice(&acc);
+    }
+}
