@@ -1,0 +1,48 @@
+"""The command line, through main(argv)."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import speech_like
+from vapi_fast.audio import AudioFormat
+from vapi_fast.cli import main, read_wav, write_wav
+
+
+def test_demo_runs_offline_and_writes_audio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--seconds", "2", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "wire frames:        100 x [160] bytes" in out
+    snr = float(out.split("round trip SNR:")[1].split("dB")[0])
+    assert snr >= 30.0
+    pcm, fmt = read_wav(tmp_path / "round_trip.wav")
+    assert fmt == AudioFormat("pcm_s16le", 16000) and len(pcm) == 2 * 32000
+
+
+def test_demo_takes_a_wav_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.wav"
+    write_wav(src, np.repeat(speech_like(44100, 0.5), 2).tobytes(), AudioFormat("pcm_s16le", 44100, 2))
+    assert main(["demo", "--input", str(src), "--output-dir", str(tmp_path / "out")]) == 0
+    assert "wire frames:        25 x [160] bytes" in capsys.readouterr().out
+
+
+def test_transcode_converts_rate_and_channels(tmp_path: Path) -> None:
+    src, dst = tmp_path / "a.wav", tmp_path / "b.wav"
+    write_wav(src, speech_like(16000, 1.0).tobytes(), AudioFormat("pcm_s16le", 16000))
+    assert main(["transcode", str(src), str(dst), "--rate", "48000", "--channels", "2"]) == 0
+    with wave.open(str(dst)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getnframes()) == (48000, 2, 48000)
+
+
+def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcode", str(tmp_path / "missing.wav"), str(tmp_path / "x.wav")]) == 2
+    assert "vapi-fast: error:" in capsys.readouterr().err
+    src = tmp_path / "a.wav"
+    write_wav(src, bytes(3200), AudioFormat("pcm_s16le", 16000))
+    assert main(["transcode", str(src), str(tmp_path / "x.wav"), "--rate", "96000"]) == 2
+    assert "8000 to 48000" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
