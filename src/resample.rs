@@ -114,6 +114,22 @@ fn kaiser_beta(atten_db: f64) -> f64 {
     }
 }
 
+/// Band edges (Hz) and stopband attenuation (dB) of one filter.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    pass_hz: f64,
+    stop_hz: f64,
+    atten_db: f64,
+}
+
+impl Spec {
+    /// Filter length in input samples for a Kaiser design at `in_rate`.
+    fn span(self, in_rate: u64) -> f64 {
+        let width = (self.stop_hz - self.pass_hz) / in_rate as f64;
+        (self.atten_db - 7.95) / (2.285 * 2.0 * std::f64::consts::PI * width) + 1.0
+    }
+}
+
 /// The designed filter: `rows` coefficient rows of `taps` each, row `r` for fractional offset
 /// `r / phase_den` of an input sample.
 struct Filter {
@@ -125,17 +141,13 @@ struct Filter {
 
 impl Filter {
     /// `multiple`: the tap count is rounded up to this (the dot-product kernel reads whole lanes).
-    fn design(in_rate: u32, out_rate: u32, quality: Quality, phase_den: usize, rows: usize, multiple: usize) -> Self {
-        let (pass, stop, atten) = quality.design();
-        let low = f64::from(in_rate.min(out_rate));
-        let fin = f64::from(in_rate);
-        // Transition width and cutoff in cycles per input sample.
-        let width = (stop - pass) * low / fin;
-        let cutoff = 0.5 * (pass + stop) * low / fin;
-        let span = (atten - 7.95) / (2.285 * 2.0 * std::f64::consts::PI * width) + 1.0;
-        let taps = (span.ceil() as usize).div_ceil(multiple) * multiple;
+    fn design(in_rate: u64, spec: Spec, phase_den: usize, rows: usize, multiple: usize) -> Self {
+        let fin = in_rate as f64;
+        // Cutoff in cycles per input sample.
+        let cutoff = 0.5 * (spec.pass_hz + spec.stop_hz) / fin;
+        let taps = (spec.span(in_rate).ceil() as usize).div_ceil(multiple) * multiple;
         let half = taps / 2;
-        let beta = kaiser_beta(atten);
+        let beta = kaiser_beta(spec.atten_db);
         let norm = bessel_i0(beta);
         let mut coeffs = vec![0f32; rows * taps];
         let mut row_f64 = vec![0f64; taps];
@@ -175,26 +187,45 @@ impl Filter {
 /// How output positions map to coefficient rows.
 #[derive(Clone, Copy)]
 enum Phases {
-    /// One row per phase `p` of `L`.
+    /// One row per phase `p` of `L`, few phases: many outputs per phase in a chunk, summed across outputs.
+    Block,
+    /// One row per phase `p` of `L`, summed across taps.
     Exact,
     /// Rows at `r / INTERPOLATED_PHASES`; phase `p` of `L` interpolates rows around `p * R / L`.
     Interpolated,
-    /// One row per phase, few phases: many outputs per phase in a chunk, summed across outputs.
-    Block,
 }
 
-/// A streaming, stateful resampler for interleaved 16-bit PCM. One object per audio stream.
-pub struct Resampler {
-    in_rate: u32,
-    out_rate: u32,
-    quality: Quality,
+fn phases_for(l: u64) -> Phases {
+    if l as usize <= MAX_BLOCK_PHASES {
+        Phases::Block
+    } else if l as usize <= MAX_EXACT_PHASES {
+        Phases::Exact
+    } else {
+        Phases::Interpolated
+    }
+}
+
+/// Relative cost per output of a stage: taps, weighted by the kernel's speed per tap.
+fn stage_cost(in_rate: u64, out_rate: u64, spec: Spec) -> f64 {
+    let l = out_rate / gcd(in_rate, out_rate);
+    let weight = match phases_for(l) {
+        Phases::Block => 1.0,
+        // Per-output rows do not share loads across outputs, and large tables leave L1.
+        Phases::Exact => 3.0,
+        Phases::Interpolated => 6.0,
+    };
+    out_rate as f64 * spec.span(in_rate) * weight
+}
+
+/// One polyphase FIR from `in_rate` to `out_rate`, on planar `f32` history.
+struct Stage {
     channels: usize,
     /// Reduced ratio: output k sits at input position k * m / l.
     l: u64,
     m: u64,
     phases: Phases,
     filter: Filter,
-    /// Planar history per channel, as f32; `buf[0]` holds input index `buf_start`.
+    /// Planar history per channel; `bufs[c][0]` holds input index `buf_start`.
     bufs: Vec<Vec<f32>>,
     /// Input index of `bufs[c][0]`; negative while the leading zeros are still held.
     buf_start: i64,
@@ -204,8 +235,197 @@ pub struct Resampler {
     next_out: u64,
     /// Scratch: the history split into `m` decimated streams (block path).
     streams: Vec<f32>,
-    /// Scratch: outputs of one phase (block path).
-    block_out: Vec<f32>,
+    /// Scratch: outputs of one phase or one channel.
+    scratch: Vec<f32>,
+}
+
+impl Stage {
+    fn new(in_rate: u64, out_rate: u64, spec: Spec, channels: usize) -> Self {
+        let g = gcd(in_rate, out_rate);
+        let (l, m) = (out_rate / g, in_rate / g);
+        let phases = phases_for(l);
+        let (phase_den, rows, multiple) = match phases {
+            Phases::Block => (l as usize, l as usize, 2),
+            Phases::Exact => (l as usize, l as usize, LANES),
+            Phases::Interpolated => (INTERPOLATED_PHASES, INTERPOLATED_PHASES + 1, LANES),
+        };
+        let mut stage = Self {
+            channels,
+            l,
+            m,
+            phases,
+            filter: Filter::design(in_rate, spec, phase_den, rows, multiple),
+            bufs: vec![Vec::new(); channels],
+            buf_start: 0,
+            n_in: 0,
+            next_out: 0,
+            streams: Vec::new(),
+            scratch: Vec::new(),
+        };
+        stage.reset();
+        stage
+    }
+
+    fn reset(&mut self) {
+        // Leading zeros stand in for the input before the stream started.
+        let lead = self.filter.half - 1;
+        for buf in &mut self.bufs {
+            buf.clear();
+            buf.resize(lead, 0.0);
+        }
+        self.buf_start = -(lead as i64);
+        self.n_in = 0;
+        self.next_out = 0;
+    }
+
+    /// Look-ahead in this stage's output samples.
+    fn delay_samples(&self) -> f64 {
+        self.filter.half as f64 * self.l as f64 / self.m as f64
+    }
+
+    /// Input position of output `k` as (whole input index, phase numerator over `l`).
+    fn position(&self, k: u64) -> (u64, u64) {
+        let num = u128::from(k) * u128::from(self.m);
+        ((num / u128::from(self.l)) as u64, (num % u128::from(self.l)) as u64)
+    }
+
+    /// Outputs (per channel) producible once `extra` more input samples (per channel) arrive.
+    fn ready_after(&self, extra: u64) -> usize {
+        // Output k needs inputs up to index q + half, so q + half < available.
+        let available = self.n_in + extra;
+        let half = self.filter.half as u64;
+        if available <= half {
+            return 0;
+        }
+        let q_max = available - half - 1;
+        // Largest k with k*m/l <= q_max (floor), plus one.
+        let k_end = ((u128::from(q_max) + 1) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
+        k_end.saturating_sub(self.next_out) as usize
+    }
+
+    /// Outputs (per channel) the stream will have produced in all once `extra` more inputs arrive
+    /// and it is flushed, minus those already produced.
+    fn flush_len_after(&self, extra: u64) -> usize {
+        let total = (u128::from(self.n_in + extra) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
+        total.saturating_sub(self.next_out) as usize
+    }
+
+    /// Appends `frames` interleaved sample frames read from `sample(interleaved_index)`.
+    fn ingest(&mut self, frames: usize, sample: impl Fn(usize) -> f32) {
+        for (c, buf) in self.bufs.iter_mut().enumerate() {
+            buf.reserve(frames);
+            buf.extend((0..frames).map(|f| sample(f * self.channels + c)));
+        }
+        self.n_in += frames as u64;
+    }
+
+    /// Zeros after the end, enough for every remaining output's window.
+    fn pad_tail(&mut self) {
+        let pad = self.filter.taps;
+        for buf in &mut self.bufs {
+            buf.resize(buf.len() + pad, 0.0);
+        }
+    }
+
+    /// Produces `count` outputs per channel into `emit(interleaved_index, value)` and drops history
+    /// no longer needed.
+    fn produce(&mut self, count: usize, mut emit: impl FnMut(usize, f32)) {
+        if count == 0 {
+            return;
+        }
+        let half = self.filter.half as i64;
+        let (q0, p0) = self.position(self.next_out);
+        let first = (q0 as i64 - half + 1 - self.buf_start) as usize;
+        for c in 0..self.channels {
+            match self.phases {
+                Phases::Block => self.produce_block(c, first, p0, count, &mut emit),
+                Phases::Exact | Phases::Interpolated => {
+                    let rows = if matches!(self.phases, Phases::Exact) {
+                        RowMap::Exact
+                    } else {
+                        RowMap::Interpolated
+                    };
+                    self.scratch.resize(count, 0.0);
+                    fir_taps(
+                        &self.filter,
+                        rows,
+                        &self.bufs[c][first..],
+                        (p0, self.l, self.m),
+                        &mut self.scratch,
+                    );
+                    for (i, v) in self.scratch.iter().enumerate() {
+                        emit(i * self.channels + c, *v);
+                    }
+                }
+            }
+        }
+        self.next_out += count as u64;
+        // Keep from the first input the next output will read.
+        let (q, _) = self.position(self.next_out);
+        let keep_from = q as i64 - half + 1;
+        let drop = (keep_from - self.buf_start).clamp(0, self.bufs[0].len() as i64) as usize;
+        if drop > 0 {
+            for buf in &mut self.bufs {
+                buf.drain(..drop);
+            }
+            self.buf_start += drop as i64;
+        }
+    }
+
+    /// The many-outputs-per-phase path: outputs `i, i + L, i + 2L, ...` share a coefficient row and
+    /// read input `M` samples apart, so after splitting the history into `M` decimated streams each
+    /// coefficient multiplies a contiguous run of inputs and the sum vectorizes across outputs.
+    fn produce_block(&mut self, c: usize, first: usize, p0: u64, count: usize, emit: &mut impl FnMut(usize, f32)) {
+        let m = self.m as usize;
+        let l = self.l as usize;
+        let src = &self.bufs[c][first..];
+        let stream_len = src.len().div_ceil(m) + BLOCK;
+        self.streams.resize(m * stream_len, 0.0);
+        for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
+            let mut n = 0;
+            for v in src.iter().skip(r).step_by(m) {
+                stream[n] = *v;
+                n += 1;
+            }
+            stream[n..].fill(0.0);
+        }
+        let (mut a, mut p) = (0usize, p0 as usize);
+        for i in 0..count.min(l) {
+            let outputs = (count - i).div_ceil(l);
+            self.scratch.resize(outputs.div_ceil(BLOCK) * BLOCK, 0.0);
+            fir_block(self.filter.row(p), &self.streams, stream_len, m, a, &mut self.scratch);
+            for (j, v) in self.scratch[..outputs].iter().enumerate() {
+                emit((i + j * l) * self.channels + c, *v);
+            }
+            p += m % l;
+            a += m / l;
+            if p >= l {
+                p -= l;
+                a += 1;
+            }
+        }
+    }
+}
+
+/// A streaming, stateful resampler for interleaved 16-bit PCM. One object per audio stream.
+///
+/// Ratios with few phases (8 kHz <-> 16 kHz, 16 kHz -> 24 kHz, 48 kHz -> 16 kHz, ...) run as one
+/// polyphase stage. Across rate families (44.1 kHz <-> 16 kHz, 11025 Hz -> 8 kHz, odd rates) a
+/// sharp filter with hundreds of phases would be slow, so the conversion is split: the sharp
+/// filtering happens in an integer-ratio stage, and the fractional step runs at the higher rate,
+/// where the band of interest is far below Nyquist and a short filter suffices. Whichever plan
+/// costs fewer multiply-adds is chosen; stages pass `f32` to each other, so nothing is rounded
+/// between them.
+pub struct Resampler {
+    in_rate: u32,
+    out_rate: u32,
+    quality: Quality,
+    channels: usize,
+    first: Stage,
+    /// The second stage of a split conversion, and the rate between the two.
+    second: Option<(Stage, u64)>,
+    /// Interleaved output of the first stage of a split conversion.
+    mid: Vec<f32>,
 }
 
 impl Resampler {
@@ -228,35 +448,57 @@ impl Resampler {
                 max: MAX_CHANNELS,
             });
         }
-        let g = gcd(in_rate, out_rate);
-        let (l, m) = (out_rate / g, in_rate / g);
-        let (phases, phase_den, rows) = if l as usize <= MAX_BLOCK_PHASES {
-            (Phases::Block, l as usize, l as usize)
-        } else if l as usize <= MAX_EXACT_PHASES {
-            (Phases::Exact, l as usize, l as usize)
-        } else {
-            (Phases::Interpolated, INTERPOLATED_PHASES, INTERPOLATED_PHASES + 1)
+        let ch = channels as usize;
+        let (pass, stop, atten_db) = quality.design();
+        let low = in_rate.min(out_rate) as f64;
+        let sharp = Spec {
+            pass_hz: pass * low,
+            stop_hz: stop * low,
+            atten_db,
         };
-        let multiple = if matches!(phases, Phases::Block) { 2 } else { LANES };
-        let filter = Filter::design(in_rate as u32, out_rate as u32, quality, phase_den, rows, multiple);
-        let mut resampler = Self {
+        // The fractional step of a split conversion only has to keep its images and aliases out of
+        // the band [0, stop * low]: they start at the lower of its two rates minus that band.
+        let wide = |a: u64, b: u64| Spec {
+            stop_hz: a.min(b) as f64 - stop * low,
+            ..sharp
+        };
+        let direct_cost = stage_cost(in_rate, out_rate, sharp);
+        let split = if in_rate == out_rate {
+            None
+        } else if in_rate > out_rate {
+            let mid = out_rate * in_rate.div_ceil(out_rate);
+            let cost = stage_cost(in_rate, mid, wide(in_rate, mid)) + stage_cost(mid, out_rate, sharp);
+            (cost < direct_cost).then(|| {
+                (
+                    Stage::new(in_rate, mid, wide(in_rate, mid), ch),
+                    Stage::new(mid, out_rate, sharp, ch),
+                    mid,
+                )
+            })
+        } else {
+            let mid = in_rate * out_rate.div_ceil(in_rate);
+            let cost = stage_cost(in_rate, mid, sharp) + stage_cost(mid, out_rate, wide(mid, out_rate));
+            (cost < direct_cost).then(|| {
+                (
+                    Stage::new(in_rate, mid, sharp, ch),
+                    Stage::new(mid, out_rate, wide(mid, out_rate), ch),
+                    mid,
+                )
+            })
+        };
+        let (first, second) = match split {
+            Some((a, b, mid)) => (a, Some((b, mid))),
+            None => (Stage::new(in_rate, out_rate, sharp, ch), None),
+        };
+        Ok(Self {
             in_rate: in_rate as u32,
             out_rate: out_rate as u32,
             quality,
-            channels: channels as usize,
-            l,
-            m,
-            phases,
-            bufs: vec![Vec::new(); channels as usize],
-            buf_start: 0,
-            n_in: 0,
-            next_out: 0,
-            streams: Vec::new(),
-            block_out: Vec::new(),
-            filter,
-        };
-        resampler.reset();
-        Ok(resampler)
+            channels: ch,
+            first,
+            second,
+            mid: Vec::new(),
+        })
     }
 
     /// Input rate in Hz.
@@ -279,9 +521,23 @@ impl Resampler {
         self.channels
     }
 
-    /// Filter length in input samples.
-    pub fn filter_taps(&self) -> usize {
-        self.filter.taps
+    /// Filter lengths in input samples of each stage (one or two).
+    pub fn filter_taps(&self) -> Vec<usize> {
+        let mut taps = vec![self.first.filter.taps];
+        if let Some((second, _)) = &self.second {
+            taps.push(second.filter.taps);
+        }
+        taps
+    }
+
+    /// The rate between the two stages of a split conversion, in Hz.
+    pub fn intermediate_rate(&self) -> Option<u64> {
+        self.second.as_ref().map(|(_, mid)| *mid)
+    }
+
+    /// True when the rates are equal: samples are copied unchanged, with no delay.
+    pub fn is_passthrough(&self) -> bool {
+        self.in_rate == self.out_rate
     }
 
     /// Look-ahead in output samples: once primed, output lags input by this much (the filter's
@@ -290,44 +546,20 @@ impl Resampler {
         if self.is_passthrough() {
             return 0;
         }
-        (self.filter.half as u64 * self.l).div_ceil(self.m) as usize
+        let first = self.first.delay_samples();
+        let total = match &self.second {
+            None => first,
+            Some((second, mid)) => first * f64::from(self.out_rate) / *mid as f64 + second.delay_samples(),
+        };
+        total.ceil() as usize
     }
 
     /// Forgets all input and starts a new stream.
     pub fn reset(&mut self) {
-        // Leading zeros stand in for the input before the stream started.
-        let lead = self.filter.half - 1;
-        for buf in &mut self.bufs {
-            buf.clear();
-            buf.resize(lead, 0.0);
+        self.first.reset();
+        if let Some((second, _)) = self.second.as_mut() {
+            second.reset();
         }
-        self.buf_start = -(lead as i64);
-        self.n_in = 0;
-        self.next_out = 0;
-    }
-
-    /// Input position of output `k` as (whole input index, phase numerator over `l`).
-    fn position(&self, k: u64) -> (u64, u64) {
-        let num = u128::from(k) * u128::from(self.m);
-        ((num / u128::from(self.l)) as u64, (num % u128::from(self.l)) as u64)
-    }
-
-    /// Outputs that can be produced once `available` input samples (per channel) exist.
-    fn ready_outputs(&self, available: u64) -> u64 {
-        // Output k needs inputs up to index q + half, so q + half < available.
-        let half = self.filter.half as u64;
-        if available <= half {
-            return 0;
-        }
-        let q_max = available - half - 1;
-        // Largest k with k*m/l <= q_max (floor), plus one.
-        let k_end = ((u128::from(q_max) + 1) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
-        k_end.saturating_sub(self.next_out)
-    }
-
-    /// True when the rates are equal: samples are copied unchanged, with no delay.
-    pub fn is_passthrough(&self) -> bool {
-        self.l == self.m
     }
 
     /// Output samples (per channel) a push of `n_samples` more input samples (per channel) would produce now.
@@ -335,7 +567,11 @@ impl Resampler {
         if self.is_passthrough() {
             return n_samples;
         }
-        self.ready_outputs(self.n_in + n_samples as u64) as usize
+        let first = self.first.ready_after(n_samples as u64);
+        match &self.second {
+            None => first,
+            Some((second, _)) => second.ready_after(first as u64),
+        }
     }
 
     /// Output samples (per channel) that [`Resampler::flush`] would produce now.
@@ -343,96 +579,42 @@ impl Resampler {
         if self.is_passthrough() {
             return 0;
         }
-        let total = (u128::from(self.n_in) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64;
-        total.saturating_sub(self.next_out) as usize
-    }
-
-    /// Appends interleaved input read from `sample(i)` for `i` in `0..n_values` (`n_values` a multiple
-    /// of the channel count).
-    fn ingest(&mut self, n_values: usize, sample: impl Fn(usize) -> i16) {
-        let frames = n_values / self.channels;
-        for (c, buf) in self.bufs.iter_mut().enumerate() {
-            buf.reserve(frames);
-            buf.extend((0..frames).map(|f| f32::from(sample(f * self.channels + c))));
-        }
-        self.n_in += frames as u64;
-    }
-
-    /// Produces `count` outputs per channel into `emit(index_in_interleaved_output, value)` and
-    /// drops history no longer needed.
-    fn produce(&mut self, count: usize, mut emit: impl FnMut(usize, i16)) {
-        if count == 0 {
-            return;
-        }
-        let half = self.filter.half as i64;
-        let (q0, p0) = self.position(self.next_out);
-        let first = (q0 as i64 - half + 1 - self.buf_start) as usize;
-        for c in 0..self.channels {
-            if matches!(self.phases, Phases::Block) {
-                self.produce_block(c, first, p0, count, &mut emit);
-                continue;
-            }
-            let rows = match self.phases {
-                Phases::Interpolated => RowMap::Interpolated,
-                _ => RowMap::Exact,
-            };
-            self.block_out.resize(count, 0.0);
-            fir_taps(
-                &self.filter,
-                rows,
-                &self.bufs[c][first..],
-                (p0, self.l, self.m),
-                &mut self.block_out,
-            );
-            for (i, v) in self.block_out.iter().enumerate() {
-                emit(i * self.channels + c, to_i16(*v));
-            }
-        }
-        self.next_out += count as u64;
-        // Keep from the first input the next output will read.
-        let (q, _) = self.position(self.next_out);
-        let keep_from = q as i64 - half + 1;
-        let drop = (keep_from - self.buf_start).clamp(0, self.bufs[0].len() as i64) as usize;
-        if drop > 0 {
-            for buf in &mut self.bufs {
-                buf.drain(..drop);
-            }
-            self.buf_start += drop as i64;
+        let first = self.first.flush_len_after(0);
+        match &self.second {
+            None => first,
+            Some((second, _)) => second.flush_len_after(first as u64),
         }
     }
 
-    /// The many-outputs-per-phase path: outputs `i, i + L, i + 2L, ...` share a coefficient row and
-    /// read input `M` samples apart, so after splitting the history into `M` decimated streams each
-    /// coefficient multiplies a contiguous run of inputs and the sum vectorizes across outputs.
-    fn produce_block(&mut self, c: usize, first: usize, p0: u64, count: usize, emit: &mut impl FnMut(usize, i16)) {
-        let m = self.m as usize;
-        let l = self.l as usize;
-        let src = &self.bufs[c][first..];
-        let stream_len = src.len().div_ceil(m) + BLOCK;
-        self.streams.resize(m * stream_len, 0.0);
-        for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
-            let mut n = 0;
-            for v in src.iter().skip(r).step_by(m) {
-                stream[n] = *v;
-                n += 1;
-            }
-            stream[n..].fill(0.0);
+    /// Runs the stages on input already ingested by the first; `flush` drains them.
+    fn run(&mut self, flush: bool, mut emit: impl FnMut(usize, f32)) -> usize {
+        let count = if flush {
+            self.first.flush_len_after(0)
+        } else {
+            self.first.ready_after(0)
+        };
+        if flush {
+            self.first.pad_tail();
         }
-        let (mut a, mut p) = (0usize, p0 as usize);
-        for i in 0..count.min(l) {
-            let outputs = (count - i).div_ceil(l);
-            self.block_out.resize(outputs.div_ceil(BLOCK) * BLOCK, 0.0);
-            fir_block(self.filter.row(p), &self.streams, stream_len, m, a, &mut self.block_out);
-            for (j, v) in self.block_out[..outputs].iter().enumerate() {
-                emit((i + j * l) * self.channels + c, to_i16(*v));
-            }
-            p += m % l;
-            a += m / l;
-            if p >= l {
-                p -= l;
-                a += 1;
-            }
+        let Some((second, _)) = self.second.as_mut() else {
+            self.first.produce(count, emit);
+            return count;
+        };
+        let mid = &mut self.mid;
+        mid.clear();
+        mid.resize(count * self.channels, 0.0);
+        self.first.produce(count, |i, v| mid[i] = v);
+        second.ingest(count, |i| mid[i]);
+        let count = if flush {
+            second.flush_len_after(0)
+        } else {
+            second.ready_after(0)
+        };
+        if flush {
+            second.pad_tail();
         }
+        second.produce(count, &mut emit);
+        count
     }
 
     /// Pushes interleaved samples; writes every output they complete into `out` (interleaved) and
@@ -444,9 +626,8 @@ impl Resampler {
             out[..input.len()].copy_from_slice(input);
             return Ok(input.len());
         }
-        self.ingest(input.len(), |i| input[i]);
-        let count = self.ready_outputs(self.n_in) as usize;
-        self.produce(count, |i, v| out[i] = v);
+        self.first.ingest(input.len() / self.channels, |i| f32::from(input[i]));
+        let count = self.run(false, |i, v| out[i] = to_i16(v));
         Ok(count * self.channels)
     }
 
@@ -457,10 +638,12 @@ impl Resampler {
             out[..input.len()].copy_from_slice(input);
             return Ok(input.len());
         }
-        let values = input.len() / 2;
-        self.ingest(values, |i| i16::from_le_bytes([input[2 * i], input[2 * i + 1]]));
-        let count = self.ready_outputs(self.n_in) as usize;
-        self.produce(count, |i, v| out[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes()));
+        self.first.ingest(input.len() / 2 / self.channels, |i| {
+            f32::from(i16::from_le_bytes([input[2 * i], input[2 * i + 1]]))
+        });
+        let count = self.run(false, |i, v| {
+            out[2 * i..2 * i + 2].copy_from_slice(&to_i16(v).to_le_bytes());
+        });
         Ok(count * self.channels * 2)
     }
 
@@ -479,18 +662,22 @@ impl Resampler {
     /// Ends the stream: produces the remaining outputs (input padded with zeros), writes them into
     /// `out` (at least `flush_len() * channels` values) and resets. Returns the count written.
     pub fn flush(&mut self, out: &mut [i16]) -> usize {
-        let count = self.flush_len();
-        self.pad_tail();
-        self.produce(count, |i, v| out[i] = v);
+        if self.is_passthrough() {
+            return 0;
+        }
+        let count = self.run(true, |i, v| out[i] = to_i16(v));
         self.reset();
         count * self.channels
     }
 
     /// Like [`Resampler::flush`] writing little-endian bytes; returns bytes written.
     pub fn flush_bytes(&mut self, out: &mut [u8]) -> usize {
-        let count = self.flush_len();
-        self.pad_tail();
-        self.produce(count, |i, v| out[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes()));
+        if self.is_passthrough() {
+            return 0;
+        }
+        let count = self.run(true, |i, v| {
+            out[2 * i..2 * i + 2].copy_from_slice(&to_i16(v).to_le_bytes());
+        });
         self.reset();
         count * self.channels * 2
     }
@@ -500,14 +687,6 @@ impl Resampler {
         let start = out.len();
         out.resize(start + self.flush_len() * self.channels, 0);
         self.flush(&mut out[start..]);
-    }
-
-    fn pad_tail(&mut self) {
-        // Zeros after the end, enough for every remaining output's window.
-        let pad = self.filter.taps;
-        for buf in &mut self.bufs {
-            buf.resize(buf.len() + pad, 0.0);
-        }
     }
 
     fn check_len(&self, len: usize, bytes_per_value: usize) -> DspResult<()> {
@@ -547,7 +726,13 @@ enum RowMap {
     Interpolated,
 }
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "x86_64+sse4.1", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn fir_taps(filter: &Filter, rows: RowMap, buf: &[f32], (p0, l, m): (u64, u64, u64), out: &mut [f32]) {
     let (step_q, step_p) = ((m / l) as usize, m % l);
     let (mut offset, mut p) = (0usize, p0);
@@ -709,7 +894,13 @@ mod tests {
     }
 }
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "x86_64+sse4.1", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn fir_block(coeffs: &[f32], streams: &[f32], stream_len: usize, m: usize, start: usize, out: &mut [f32]) {
     // out[j] = sum over taps t of coeffs[t] * x[start + t + j*m], where x[a] = stream (a % m) at
     // index (a / m). Each output keeps one running sum in tap order, so its bits do not depend on

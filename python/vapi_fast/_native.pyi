@@ -196,8 +196,11 @@ class Resampler:
     @property
     def channels(self) -> int: ...
     @property
-    def filter_taps(self) -> int:
-        """FIR length in input samples."""
+    def filter_taps(self) -> list[int]:
+        """FIR length of each stage (one or two), in that stage's input samples."""
+    @property
+    def intermediate_rate(self) -> int | None:
+        """The rate between the two stages when the conversion is split (e.g. 48000 for 44100 -> 16000)."""
 
 @final
 class Transcoder:

@@ -287,8 +287,13 @@ impl PyResampler {
     }
 
     #[getter]
-    fn filter_taps(&self) -> usize {
+    fn filter_taps(&self) -> Vec<usize> {
         self.inner.filter_taps()
+    }
+
+    #[getter]
+    fn intermediate_rate(&self) -> Option<u64> {
+        self.inner.intermediate_rate()
     }
 }
 
