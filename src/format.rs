@@ -103,7 +103,7 @@ impl AudioFormat {
     /// and `frame_ms` is from 1 to 1000.
     pub fn samples_per_frame(&self, frame_ms: u64) -> DspResult<usize> {
         let product = u64::from(self.sample_rate) * frame_ms;
-        if frame_ms == 0 || frame_ms > 1000 || product % 1000 != 0 {
+        if frame_ms == 0 || frame_ms > 1000 || !product.is_multiple_of(1000) {
             return Err(DspError::InvalidFrameDuration {
                 frame_ms,
                 sample_rate: self.sample_rate,

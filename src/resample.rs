@@ -463,28 +463,30 @@ impl Resampler {
             ..sharp
         };
         let direct_cost = stage_cost(in_rate, out_rate, sharp);
-        let split = if in_rate == out_rate {
-            None
-        } else if in_rate > out_rate {
-            let mid = out_rate * in_rate.div_ceil(out_rate);
-            let cost = stage_cost(in_rate, mid, wide(in_rate, mid)) + stage_cost(mid, out_rate, sharp);
-            (cost < direct_cost).then(|| {
-                (
-                    Stage::new(in_rate, mid, wide(in_rate, mid), ch),
-                    Stage::new(mid, out_rate, sharp, ch),
-                    mid,
-                )
-            })
-        } else {
-            let mid = in_rate * out_rate.div_ceil(in_rate);
-            let cost = stage_cost(in_rate, mid, sharp) + stage_cost(mid, out_rate, wide(mid, out_rate));
-            (cost < direct_cost).then(|| {
-                (
-                    Stage::new(in_rate, mid, sharp, ch),
-                    Stage::new(mid, out_rate, wide(mid, out_rate), ch),
-                    mid,
-                )
-            })
+        let split = match in_rate.cmp(&out_rate) {
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => {
+                let mid = out_rate * in_rate.div_ceil(out_rate);
+                let cost = stage_cost(in_rate, mid, wide(in_rate, mid)) + stage_cost(mid, out_rate, sharp);
+                (cost < direct_cost).then(|| {
+                    (
+                        Stage::new(in_rate, mid, wide(in_rate, mid), ch),
+                        Stage::new(mid, out_rate, sharp, ch),
+                        mid,
+                    )
+                })
+            }
+            std::cmp::Ordering::Less => {
+                let mid = in_rate * out_rate.div_ceil(in_rate);
+                let cost = stage_cost(in_rate, mid, sharp) + stage_cost(mid, out_rate, wide(mid, out_rate));
+                (cost < direct_cost).then(|| {
+                    (
+                        Stage::new(in_rate, mid, sharp, ch),
+                        Stage::new(mid, out_rate, wide(mid, out_rate), ch),
+                        mid,
+                    )
+                })
+            }
         };
         let (first, second) = match split {
             Some((a, b, mid)) => (a, Some((b, mid))),
@@ -691,7 +693,7 @@ impl Resampler {
 
     fn check_len(&self, len: usize, bytes_per_value: usize) -> DspResult<()> {
         let frame = self.channels * 2;
-        if (len * bytes_per_value) % frame != 0 {
+        if !(len * bytes_per_value).is_multiple_of(frame) {
             return Err(DspError::PartialSample {
                 what: "PCM input",
                 len: len * bytes_per_value,

@@ -30,7 +30,7 @@ fn convert<'py>(
 }
 
 fn check_pcm(what: &'static str, len: usize) -> PyResult<()> {
-    if len % 2 != 0 {
+    if !len.is_multiple_of(2) {
         return Err(DspError::PartialSample {
             what,
             len,
@@ -97,7 +97,7 @@ pub fn resample_py<'py>(
                 .chunks_exact(2)
                 .map(|b| i16::from_le_bytes([b[0], b[1]]))
                 .collect();
-            if input.len() % 2 != 0 || (channels > 0 && samples.len() % channels as usize != 0) {
+            if !input.len().is_multiple_of(2) || (channels > 0 && !samples.len().is_multiple_of(channels as usize)) {
                 return Err(DspError::PartialSample {
                     what: "PCM input",
                     len: input.len(),

@@ -230,7 +230,7 @@ impl PyResampler {
         guard(|| {
             with_bytes(pcm, Kind::Pcm, "PCM input", |input| {
                 let frame = 2 * self.inner.channels();
-                if input.len() % frame != 0 {
+                if !input.len().is_multiple_of(frame) {
                     return Err(crate::error::DspError::PartialSample {
                         what: "PCM input",
                         len: input.len(),
