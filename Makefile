@@ -54,8 +54,11 @@ test: build-release test-rust ## Rust and Python tests
 
 .PHONY: bench
 bench: build-release ## Benchmarks with the comparison libraries; prints the ratio table
-	$(PY) -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,ops -q
-	$(PY) benches/report.py
+	mkdir -p .benchmarks
+	$(PY) -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,ops -q \
+		--benchmark-json=.benchmarks/latest.json
+	$(PY) benches/report.py .benchmarks/latest.json
+	$(PY) benches/quality_report.py
 
 .PHONY: bench-smoke
 bench-smoke: install ## Run every benchmark once, untimed
