@@ -7,6 +7,8 @@ pub mod error;
 pub mod format;
 pub mod framer;
 pub mod g711;
+pub mod jitter;
+pub mod jitter_sim;
 pub mod resample;
 pub mod transcode;
 
