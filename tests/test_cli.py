@@ -46,3 +46,12 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFi
     assert "8000 to 48000" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["no-such-command"])
+
+
+def test_jitter_report_writes_the_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jitter-report", "--out", str(tmp_path), "--seed", "3"]) == 0
+    table = (tmp_path / "jitter_report.md").read_text()
+    assert table.count("| adaptive p0.95 |") == 7 and "| fixed 160 ms |" in table and "offline optimum" in table
+    png = (tmp_path / "jitter_report.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "wrote" in capsys.readouterr().out

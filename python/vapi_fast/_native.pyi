@@ -15,13 +15,16 @@ __all__ = [
     "AudioFormat",
     "AudioFormatError",
     "Framer",
+    "JitterBuffer",
     "NativeError",
     "Resampler",
     "Transcoder",
     "__version__",
     "alaw_decode",
     "alaw_encode",
+    "jitter_traces",
     "resample",
+    "simulate_jitter",
     "ulaw_decode",
     "ulaw_encode",
 ]
@@ -242,3 +245,91 @@ class Transcoder:
     def delay_samples(self) -> int: ...
     @property
     def pending_bytes(self) -> int: ...
+
+@final
+class JitterBuffer:
+    """Adaptive playout (jitter) buffer: bytes in at any pace, exactly one frame out per ``pop``.
+
+    Time is passed in (``now_ms``, any monotonic millisecond clock); nothing inside reads a clock.
+    The target delay adapts NetEq-style: each frame's lateness against a sliding minimum feeds a
+    forgetting histogram, and the target is its ``percentile``, clamped to
+    [``min_delay_ms``, ``max_delay_ms``]. Above target it first drops silence, then time-compresses
+    speech it delayed itself; below target it stretches. Missing audio is concealed (a fading repeat
+    of the last frame, then the codec's silence) and faded back in. ``clear()`` (barge-in) discards
+    everything at once: the next frame is silence.
+
+    Args:
+        fmt: format of the audio pushed and popped (PCM, mu-law or A-law; any channel count).
+        frame_ms: duration of each popped frame; must hold a whole number of samples.
+        min_delay_ms: lowest target delay.
+        max_delay_ms: highest target delay.
+        initial_delay_ms: target before any arrival has been measured.
+        percentile: quantile of the delay histogram used as target, 0.5 to 0.999.
+        max_buffer_ms: hard cap on queued audio; beyond it the oldest is dropped. It is far above
+            ``max_delay_ms`` because faster-than-real-time TTS queues seconds that must all play.
+
+    Raises:
+        AudioFormatError: a parameter out of range.
+    """
+
+    def __new__(
+        cls,
+        fmt: AudioFormat,
+        frame_ms: int = 20,
+        min_delay_ms: int = 20,
+        max_delay_ms: int = 400,
+        initial_delay_ms: int = 80,
+        percentile: float = 0.95,
+        max_buffer_ms: int = 60000,
+    ) -> Self: ...
+    def push(self, data: _Buffer, now_ms: float, seq: int | None = None) -> None:
+        """Queue audio that arrived at ``now_ms``: any number of bytes (re-framed inside; an odd PCM
+        byte waits for the next push), or with ``seq`` one packet of an RTP-like source (placed by
+        sequence number; late and duplicate packets are dropped and counted).
+
+        Raises:
+            AudioFormatError: ``now_ms`` not finite, ``seq`` negative, or data not bytes-like.
+        """
+    def pop(self, now_ms: float) -> bytes:
+        """Exactly one frame (``frame_bytes`` bytes) to play at ``now_ms``: audio, or concealment."""
+    def clear(self) -> float:
+        """Discard everything queued (barge-in); returns the milliseconds discarded. O(1)."""
+    def reset(self) -> None:
+        """Forget everything, statistics included."""
+    def stats(self) -> dict[str, float]:
+        """NetEq-style counters and gauges: ``current_buffer_size_ms``, ``preferred_buffer_size_ms``,
+        ``playout_delay_ms``, ``frames_pushed/popped/played/pending/dropped/flushed`` (pushed = played
+        + dropped + flushed + pending), ``concealed_speech_ms``, ``concealed_silence_ms``,
+        ``concealment_events``, ``underrun_events``, ``late_dropped_ms``, ``duplicate_dropped_ms``,
+        ``overflow_dropped_ms``, ``accelerate_removed_ms``, ``stretched_ms``, ``buffer_flushes``,
+        ``flushed_ms``, ``delay_mean_ms``, ``delay_p50_ms``, ``delay_p95_ms``."""
+    @property
+    def frame_bytes(self) -> int: ...
+    @property
+    def frame_ms(self) -> int: ...
+    @property
+    def format(self) -> AudioFormat: ...
+    @property
+    def target_delay_ms(self) -> float: ...
+    @property
+    def current_buffer_ms(self) -> float: ...
+    @property
+    def playout_delay_ms(self) -> float: ...
+    @property
+    def last_pop_kind(self) -> Literal["buffering", "normal", "resumed", "merged", "stretched", "concealed"]:
+        """What the last ``pop`` put out."""
+
+def jitter_traces() -> list[str]:
+    """Names of the evaluation traces, in order."""
+
+def simulate_jitter(trace: str, seed: int = 7, percentile: float = 0.95) -> dict[str, Any]:
+    """Run the JitterBuffer, fixed 40/80/160 ms buffers and the offline optimum on a seeded trace.
+
+    Returns a dict with ``trace``, ``duration_ms``, ``format``, ``percentile``, ``speech_frames``,
+    ``adaptive``, ``fixed`` (list), ``optimum`` (each: ``mean_delay_ms``, ``p95_delay_ms``,
+    ``max_delay_ms``, ``speech_concealment_pct``, ``frames_dropped``, ``speech_frames_dropped``,
+    ``recovery_ms``, ``max_recovery_ms``, ...), ``optimum_offset_ms`` and the buffer's ``stats``.
+
+    Raises:
+        AudioFormatError: an unknown trace name.
+    """

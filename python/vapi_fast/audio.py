@@ -5,7 +5,8 @@ function and ``push`` method accepts any buffer-protocol object (``bytes``, ``by
 ``memoryview``, or a C-contiguous numpy ``int16`` / ``uint8`` array) without copying it, and returns
 ``bytes``. Bad arguments or input raise :class:`~vapi_fast.errors.AudioFormatError`, a ``ValueError``.
 
-Stream objects (:class:`Framer`, :class:`Resampler`, :class:`Transcoder`) hold state between calls:
+Stream objects (:class:`Framer`, :class:`Resampler`, :class:`Transcoder`, :class:`JitterBuffer`) hold state
+between calls:
 use one per audio stream, from one thread at a time.
 """
 
@@ -16,6 +17,7 @@ from typing import Literal, TypeAlias
 from ._native import (
     AudioFormat,
     Framer,
+    JitterBuffer,
     Resampler,
     Transcoder,
     alaw_decode,
@@ -36,6 +38,7 @@ __all__ = [
     "AudioFormatError",
     "Encoding",
     "Framer",
+    "JitterBuffer",
     "Quality",
     "Resampler",
     "Transcoder",

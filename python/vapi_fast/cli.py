@@ -134,6 +134,15 @@ def transcode(args: argparse.Namespace) -> int:
     return 0
 
 
+def jitter_report(args: argparse.Namespace) -> int:
+    """Run the jitter-buffer evaluation and write its table and plot."""
+    from .jitter_report import write_report
+
+    for path in write_report(Path(args.out), seed=args.seed, progress=lambda text: print(f"  {text}", flush=True)):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vapi-fast", description="Real-time voice calls with Vapi, fast.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -154,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, help="output channels (1 or the input's count)")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="high")
     p.set_defaults(func=transcode)
+
+    p = sub.add_parser("jitter-report", help="evaluate the jitter buffer on simulated traces; write a table and plot")
+    p.add_argument("--out", default="docs", help="output directory")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=jitter_report)
     return parser
 
 

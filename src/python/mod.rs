@@ -3,6 +3,7 @@
 mod buffer;
 mod codec;
 mod errors;
+mod jitter;
 mod streams;
 
 use pyo3::prelude::*;
@@ -13,6 +14,8 @@ mod native {
     use super::codec::{alaw_decode_py, alaw_encode_py, resample_py, ulaw_decode_py, ulaw_encode_py};
     #[pymodule_export]
     use super::errors::{AudioFormatError, NativeError};
+    #[pymodule_export]
+    use super::jitter::{PyJitterBuffer, jitter_traces_py, simulate_jitter_py};
     #[pymodule_export]
     use super::streams::{PyAudioFormat, PyFramer, PyResampler, PyTranscoder};
 
