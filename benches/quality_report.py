@@ -39,12 +39,13 @@ def figures(quality: Quality) -> dict[str, float]:
                 y = trimmed(samples(resample(pcm(tone(freq, fin, 0.5, 0.0)), fin, fout, quality)), fout)
                 alias = max(alias, float(spectrum_dbfs(y, fout)[1].max()))
         else:
-            for freq in [1000.0, edge * fin]:
-                y = trimmed(samples(resample(pcm(tone(freq, fin, 0.5, 0.0)), fin, fout, quality)), fout)
+            for freq in [997.0, edge * fin]:
+                # -0.5 dBFS so that passband ripple cannot clip (as in the tests).
+                y = trimmed(samples(resample(pcm(tone(freq, fin, 0.5, -0.5)), fin, fout, quality)), fout)
                 f, level = spectrum_dbfs(y, fout)
                 image = max(image, float(level[f >= fin / 2].max()))
-        y = trimmed(samples(resample(pcm(tone(1000.0, fin, 0.5, -1.0)), fin, fout, quality)), fout)
-        amp, residual = fit_sine(y, 1000.0, fout)
+        y = trimmed(samples(resample(pcm(tone(997.0, fin, 0.5, -1.0)), fin, fout, quality)), fout)
+        amp, residual = fit_sine(y, 997.0, fout)
         thd = max(thd, float(10 * np.log10(np.mean(residual**2) / (amp**2 / 2))))
     delay = max(Resampler(a, b, quality).delay_samples * 1000 / b for a, b in itertools.product(RATES, RATES))
     return {"edge": edge, "passband": passband, "alias": alias, "image": image, "thd": thd, "delay": delay}

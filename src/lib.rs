@@ -9,6 +9,7 @@ pub mod framer;
 pub mod g711;
 pub mod jitter;
 pub mod jitter_sim;
+pub mod remez;
 pub mod resample;
 pub mod transcode;
 
