@@ -37,8 +37,10 @@ pub const MAX_CHANNELS: u16 = 8;
 
 /// Largest phase count that uses the across-outputs kernel.
 const MAX_BLOCK_PHASES: usize = 8;
-/// Outputs summed together by the across-outputs kernel.
-const BLOCK: usize = 64;
+/// Outputs summed together by the across-outputs kernel: wide tiles for long runs, narrow ones for
+/// the tail.
+const BIG_TILE: usize = 128;
+const SMALL_TILE: usize = 32;
 
 /// Lanes of the dot product; filter lengths are rounded up to a multiple of this.
 const LANES: usize = 16;
@@ -473,7 +475,7 @@ impl Stage {
         let m = self.m as usize;
         let l = self.l as usize;
         let src = &self.bufs[c][first..];
-        let stream_len = src.len().div_ceil(m) + BLOCK;
+        let stream_len = src.len().div_ceil(m) + BIG_TILE;
         self.streams.resize(m * stream_len, 0.0);
         for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
             let mut n = 0;
@@ -486,7 +488,7 @@ impl Stage {
         let (mut a, mut p) = (0usize, p0 as usize);
         for i in 0..count.min(l) {
             let outputs = (count - i).div_ceil(l);
-            self.scratch.resize(outputs.div_ceil(BLOCK) * BLOCK, 0.0);
+            self.scratch.resize(outputs.div_ceil(SMALL_TILE) * SMALL_TILE, 0.0);
             fir_block(self.filter.row(p), &self.streams, stream_len, m, a, &mut self.scratch);
             for (j, v) in self.scratch[..outputs].iter().enumerate() {
                 emit((i + j * l) * self.channels + c, *v);
@@ -1001,22 +1003,47 @@ mod tests {
 fn fir_block(coeffs: &[f32], streams: &[f32], stream_len: usize, m: usize, start: usize, out: &mut [f32]) {
     // out[j] = sum over taps t of coeffs[t] * x[start + t + j*m], where x[a] = stream (a % m) at
     // index (a / m). Each output keeps one running sum in tap order, so its bits do not depend on
-    // how outputs are grouped.
-    for (tile_index, tile) in out.chunks_exact_mut(BLOCK).enumerate() {
-        let mut acc = [0f32; BLOCK];
-        let (mut r, mut n) = (start % m, start / m + tile_index * BLOCK);
-        for &c in coeffs {
-            let base = r * stream_len + n;
-            let xs = &streams[base..base + BLOCK];
-            for j in 0..BLOCK {
-                acc[j] += c * xs[j];
-            }
-            r += 1;
-            if r == m {
-                r = 0;
-                n += 1;
-            }
-        }
-        tile.copy_from_slice(&acc);
+    // how outputs are grouped into tiles. Wide tiles amortize the per-tap bookkeeping over more
+    // outputs; narrow ones waste fewer lanes on a short tail. `out.len()` is a multiple of
+    // SMALL_TILE and every stream has BIG_TILE readable values past its last output.
+    let mut done = 0;
+    while out.len() - done >= BIG_TILE {
+        let (tile, _) = out[done..].split_at_mut(BIG_TILE);
+        fir_tile::<BIG_TILE>(coeffs, streams, stream_len, m, start, done, tile);
+        done += BIG_TILE;
     }
+    while done < out.len() {
+        let (tile, _) = out[done..].split_at_mut(SMALL_TILE);
+        fir_tile::<SMALL_TILE>(coeffs, streams, stream_len, m, start, done, tile);
+        done += SMALL_TILE;
+    }
+}
+
+// Inlined into each multiversioned caller so it is compiled for that caller's target features.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn fir_tile<const B: usize>(
+    coeffs: &[f32],
+    streams: &[f32],
+    stream_len: usize,
+    m: usize,
+    start: usize,
+    first_output: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [0f32; B];
+    let (mut r, mut n) = (start % m, start / m + first_output);
+    for &c in coeffs {
+        let base = r * stream_len + n;
+        let xs = &streams[base..base + B];
+        for j in 0..B {
+            acc[j] += c * xs[j];
+        }
+        r += 1;
+        if r == m {
+            r = 0;
+            n += 1;
+        }
+    }
+    out.copy_from_slice(&acc);
 }
