@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import vapi_fast
 from conftest import audioop, speech_like
-from vapi_fast.audio import AudioFormatError, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from vapi_fast.audio import AudioFormatError, alaw_decode, alaw_encode, resample, ulaw_decode, ulaw_encode
 
 ALL_PCM = np.arange(-32768, 32768, dtype=np.int16)
 ALL_CODES = bytes(range(256))
@@ -70,10 +70,12 @@ def test_bad_input_is_a_clear_value_error() -> None:
     assert issubclass(vapi_fast.AudioFormatError, ValueError)
 
 
-def test_bulk_calls_release_the_gil() -> None:
+def test_whole_buffer_calls_release_the_gil() -> None:
     # A second thread counts only while the main thread is inside one long native call. With a long
     # switch interval it could not run then unless the call released the GIL.
-    big = np.random.default_rng(0).integers(-32768, 32767, 20_000_000, dtype=np.int16).tobytes()
+    # Two minutes of 44.1 kHz audio resampled: tens of milliseconds of native work, long enough for
+    # the other thread to be scheduled (a bulk G.711 call is over in about a millisecond).
+    big = np.random.default_rng(0).integers(-32768, 32767, 44100 * 120, dtype=np.int16).tobytes()
     inside = threading.Event()
     stop = threading.Event()
     ticks = 0
@@ -90,6 +92,7 @@ def test_bulk_calls_release_the_gil() -> None:
     t.start()
     try:
         inside.set()
+        resample(big, 44100, 8000)
         ulaw_encode(big)
         inside.clear()
     finally:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import math
+import os
 import sys
 import time
 import wave
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import __version__
 from .audio import AudioFormat, AudioFormatError, Transcoder, ulaw_decode
+from .errors import VapiFastError
+from .protocol import Message
+from .session import DEFAULT_BASE_URL, Session
 
 __all__ = ["main"]
 
@@ -64,7 +70,7 @@ def _joined(out: bytes | list[bytes]) -> bytes:
     return out if isinstance(out, bytes) else b"".join(out)
 
 
-def demo(args: argparse.Namespace) -> int:
+def offline(args: argparse.Namespace) -> int:
     """Run a call's two audio paths offline: caller audio to Vapi's wire format and back."""
     if args.input:
         pcm, local = read_wav(Path(args.input))
@@ -134,6 +140,153 @@ def transcode(args: argparse.Namespace) -> int:
     return 0
 
 
+LOCAL = AudioFormat("pcm_s16le", 16000)
+
+
+def caller_script(local: AudioFormat) -> bytes:
+    """The demo caller: waits, talks over the assistant's greeting (a barge-in), pauses, talks again."""
+    speech = speech_like(local.sample_rate, 1.4)
+    second = speech_like(local.sample_rate, 1.0, seed=11)
+    silence = np.zeros(local.sample_rate // 10, np.int16)  # 100 ms
+    parts = [silence] * 10 + [speech] + [silence] * 30 + [second] + [silence] * 35
+    return np.concatenate(parts).tobytes()
+
+
+def _describe(message: Message) -> str:
+    raw = message.raw
+    match message.type:
+        case "speech-update":
+            return f"{raw.get('role')} {raw.get('status')}"
+        case "transcript":
+            return f"{raw.get('role')} ({raw.get('transcriptType')}): {raw.get('transcript')!s:.60}"
+        case "status-update":
+            return f"{raw.get('status')}" + (f" ({raw.get('endedReason')})" if raw.get("endedReason") else "")
+        case "model-output":
+            return repr(str(raw.get("output"))[:40])
+        case _:
+            return ""
+
+
+async def run_call(session: Session, caller: bytes, output: Path, *, quiet: bool) -> dict[str, Any]:
+    """Drive one call: stream the caller in real time, record the assistant, print messages live."""
+    started = time.perf_counter()
+    recorded: list[bytes] = []
+    counts: dict[str, int] = {}
+
+    def show(message: Message) -> None:
+        counts[message.type] = counts.get(message.type, 0) + 1
+        if not quiet and message.type != "model-output":
+            print(f"  [{time.perf_counter() - started:6.2f}s] {message.type:<20} {_describe(message)}", flush=True)
+
+    session.on("*", show)
+
+    async def record() -> None:
+        async for frame in session.audio():
+            recorded.append(frame)
+
+    recorder = asyncio.ensure_future(record())
+    try:
+        step = session.local.bytes_per_frame(100)
+        for start in range(0, len(caller), step):
+            await session.send_audio(caller[start : start + step])
+        # Let the queued caller audio play out, then hang up.
+        while session.stats()["audio_frames_pending"] and session.ended is None:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+    finally:
+        await session.close()
+        await asyncio.gather(recorder, return_exceptions=True)
+    write_wav(output, b"".join(recorded), session.local)
+    stats = session.stats()
+    stats["message_counts"] = counts
+    stats["seconds"] = time.perf_counter() - started
+    return stats
+
+
+def print_summary(stats: dict[str, Any], session: Session, output: Path) -> None:
+    jitter = stats["jitter"]
+    flush = stats["flush_latency_us_max"]
+    print("summary:")
+    print(f"  call:               {session.call_id} ended: {session.ended}")
+    print(f"  duration:           {stats['seconds']:.1f} s")
+    print(f"  frames sent:        {stats['frames_sent']} ({stats['silence_frames_sent']} silence) on {session.wire}")
+    print(f"  frames received:    {stats['binary_messages_received']} chunks, {stats['bytes_received']} bytes")
+    print(f"  pacer lateness:     p50 {stats['lateness_ms_p50']:.2f} ms, p99 {stats['lateness_ms_p99']:.2f} ms")
+    print(f"  messages:           {stats['messages_received']} ({stats['messages_skipped']} skipped)")
+    print(f"  barge-ins:          {stats['barge_ins']}, flushed {stats['flushed_ms']} ms of stale audio"
+          + (f", flush latency max {flush:.0f} us" if flush is not None else ""))  # fmt: skip
+    print(f"  jitter buffer:      target {jitter['preferred_buffer_size_ms']:.0f} ms, delay mean "
+          f"{jitter['delay_mean_ms']:.0f} ms / p95 {jitter['delay_p95_ms']:.0f} ms, concealed "
+          f"{jitter['concealed_speech_ms']:.0f} ms speech, dropped {jitter['frames_dropped']} frames")  # fmt: skip
+    print(f"  assistant audio:    {output} ({stats['frames_played']} frames of {session.local})")
+
+
+def _caller_audio(path: str | None, local: AudioFormat) -> bytes:
+    if not path:
+        return caller_script(local)
+    pcm, fmt = read_wav(Path(path))
+    t = Transcoder(fmt, local)
+    return _joined(t.push(pcm)) + _joined(t.flush())
+
+
+def _wire(name: str) -> AudioFormat:
+    return AudioFormat("mulaw", 8000) if name == "mulaw" else AudioFormat("pcm_s16le", 16000)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """A whole call against the built-in mock Vapi: the main job on a machine with no account."""
+    from .mock import MockBehaviour, MockVapi
+
+    caller = _caller_audio(args.input, LOCAL)
+    # The caller talks over the greeting: let the greeting be interrupted, as assistants usually allow.
+    behaviour = MockBehaviour(first_message_interruptions_enabled=True)
+
+    async def go() -> int:
+        async with MockVapi("demo-key", behaviour=behaviour) as mock:
+            print(f"mock Vapi on {mock.base_url}; creating a call ({args.wire} on the wire, PCM 16 kHz locally)")
+            session = await Session.create(
+                "demo-key", assistant_id="demo-assistant", base_url=mock.base_url, wire=_wire(args.wire), local=LOCAL
+            )
+            stats = await run_call(session, caller, Path(args.output), quiet=args.quiet)
+            print_summary(stats, session, Path(args.output))
+            return 0 if stats["barge_ins"] and stats["frames_sent"] else 1
+
+    return asyncio.run(go())
+
+
+def call(args: argparse.Namespace) -> int:
+    """A call with a real Vapi account."""
+    api_key = args.api_key or os.environ.get("VAPI_API_KEY")
+    if not api_key:
+        print("vapi-fast: error: pass --api-key or set VAPI_API_KEY", file=sys.stderr)
+        return 2
+    caller = _caller_audio(args.input, LOCAL)
+
+    async def go() -> int:
+        session = await Session.create(
+            api_key, assistant_id=args.assistant_id, base_url=args.base_url, wire=_wire(args.wire), local=LOCAL
+        )
+        stats = await run_call(session, caller, Path(args.output), quiet=args.quiet)
+        print_summary(stats, session, Path(args.output))
+        return 0
+
+    return asyncio.run(go())
+
+
+def mock(args: argparse.Namespace) -> int:
+    """Run a local mock Vapi until Ctrl+C."""
+    from .mock import MockBehaviour, run
+
+    return run(
+        args.port,
+        host=args.host,
+        ws_port=args.ws_port,
+        api_key=args.api_key,
+        server_url=args.server_url,
+        behaviour=MockBehaviour(pacing=args.pacing),
+    )
+
+
 def jitter_report(args: argparse.Namespace) -> int:
     """Run the jitter-buffer evaluation and write its table and plot."""
     from .jitter_report import write_report
@@ -149,12 +302,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run a call's audio paths offline and report")
+    p = sub.add_parser("demo", help="a whole call against the built-in mock Vapi, with a barge-in (no account)")
+    p.add_argument("--input", help="a 16-bit PCM WAV file to use as the caller (default: synthetic speech)")
+    p.add_argument("--output", default="vapi-fast-demo.wav", help="where to write the assistant's audio")
+    p.add_argument("--wire", choices=["mulaw", "pcm"], default="mulaw", help="audio format on the socket")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=demo)
+
+    p = sub.add_parser("call", help="a call with a real Vapi account (key from VAPI_API_KEY)")
+    p.add_argument("--api-key", default=None, help="private API key (default: $VAPI_API_KEY)")
+    p.add_argument("--assistant-id", required=True)
+    p.add_argument("--base-url", default=DEFAULT_BASE_URL)
+    p.add_argument("--input", help="a 16-bit PCM WAV file to use as the caller (default: synthetic speech)")
+    p.add_argument("--output", default="vapi-fast-call.wav", help="where to write the assistant's audio")
+    p.add_argument("--wire", choices=["mulaw", "pcm"], default="mulaw", help="audio format on the socket")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=call)
+
+    p = sub.add_parser("mock", help="run a local mock Vapi (POST /call and the call WebSocket) until Ctrl+C")
+    p.add_argument("--port", type=int, default=0, help="HTTP port (0: any free port)")
+    p.add_argument("--ws-port", type=int, default=0, help="WebSocket port (0: any free port)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--api-key", default="mock-key", help="Bearer key POST /call requires")
+    p.add_argument("--server-url", help="POST server URL events here")
+    p.add_argument("--pacing", choices=["bursty", "realtime", "fast"], default="bursty")
+    p.set_defaults(func=mock)
+
+    p = sub.add_parser("offline", help="run a call's two audio paths offline (no sockets) and report")
     p.add_argument("--input", help="a 16-bit PCM WAV file to use as the caller (default: synthetic speech)")
     p.add_argument("--rate", type=int, default=16000, help="caller sample rate for synthetic speech (Hz)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of synthetic speech")
-    p.add_argument("--output-dir", default="vapi-fast-demo", help="where to write the WAV files")
-    p.set_defaults(func=demo)
+    p.add_argument("--output-dir", default="vapi-fast-offline", help="where to write the WAV files")
+    p.set_defaults(func=offline)
 
     p = sub.add_parser("transcode", help="convert a 16-bit WAV file to another rate or channel count")
     p.add_argument("input")
@@ -178,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         status: int = args.func(args)
-    except (AudioFormatError, OSError, wave.Error) as exc:
+    except (AudioFormatError, VapiFastError, OSError, wave.Error) as exc:
         print(f"vapi-fast: error: {exc}", file=sys.stderr)
         return 2
     return status
