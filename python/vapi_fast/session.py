@@ -148,11 +148,10 @@ class Session:
         self._http = http
         self._loop = asyncio.get_running_loop()
         self._proto = VapiProtocol()
-        # Caller -> Vapi: local audio cut into exact 20 ms wire frames.
-        self._uplink = Transcoder(local, wire, frame_ms=FRAME_MS, quality=options.quality)
+        # Caller -> Vapi: local audio cut into exact 20 ms wire frames; Vapi -> caller: wire audio
+        # converted to local, then paced out by the jitter buffer.
+        self._uplink, self._downlink = self._make_transcoders(wire, local, options)
         self._silence = bytes([wire.silence_byte]) * wire.bytes_per_frame(FRAME_MS)
-        # Vapi -> caller: wire audio converted to local, then paced out by the jitter buffer.
-        self._downlink = Transcoder(wire, local, quality=options.quality)
         self._jitter = JitterBuffer(
             local,
             frame_ms=FRAME_MS,
@@ -190,6 +189,16 @@ class Session:
         self._pacer = asyncio.create_task(self._pace(), name="vapi_fast.session.pacer")
 
     # Construction
+
+    @staticmethod
+    def _make_transcoders(wire: AudioFormat, local: AudioFormat, options: SessionOptions) -> tuple[Any, Any]:
+        """The (uplink, downlink) converters. Uplink ``push`` returns a list of 20 ms wire frames,
+        downlink ``push`` returns bytes; both have ``reset``. A seam for benchmarks that swap in
+        another audio path (the objects only need those methods)."""
+        return (
+            Transcoder(local, wire, frame_ms=FRAME_MS, quality=options.quality),
+            Transcoder(wire, local, quality=options.quality),
+        )
 
     @classmethod
     async def connect(
