@@ -372,3 +372,27 @@ def test_callbacks_may_be_async_and_errors_in_them_do_not_end_the_call() -> None
             assert session.ended is None
 
     run(scenario())
+
+
+def test_an_internal_fault_ends_the_call_as_connection_lost_instead_of_hanging() -> None:
+    class Broken:
+        def push(self, data: bytes) -> bytes:
+            raise RuntimeError("decoder bug")
+
+        def reset(self) -> None:
+            pass
+
+    class FaultySession(Session):
+        @staticmethod
+        def _make_transcoders(wire: AudioFormat, local: AudioFormat, options: SessionOptions) -> tuple[Any, Any]:
+            uplink, _ = Session._make_transcoders(wire, local, options)
+            return uplink, Broken()
+
+    async def scenario() -> None:
+        async with MockVapi(KEY, behaviour=MockBehaviour(pacing="fast")) as mock:
+            session = await FaultySession.create(KEY, assistant_id="a", base_url=mock.base_url, wire=MULAW)
+            lost = await session.wait_closed()
+            assert isinstance(lost, ConnectionLost) and "decoder bug" in lost.reason
+            await session.close()
+
+    run(scenario())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import inspect
 import logging
 import time
@@ -654,6 +655,10 @@ class Session:
         except ConnectionClosed:
             # The reader sees the same close and records how the call ended.
             return
+        except Exception as exc:
+            # A bug must not leave a call that looks alive but sends nothing.
+            logger.exception("the pacer failed")
+            await self._abort(f"internal error in the pacer: {type(exc).__name__}: {exc}")
 
     async def _read(self) -> None:
         lost: ConnectionLost | None = None
@@ -667,6 +672,10 @@ class Session:
             if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1011:
                 # websockets gave up on an unanswered ping: the peer is dead or hung.
                 lost = ConnectionLost(1011, exc.sent.reason or "keepalive ping timeout")
+        except Exception as exc:
+            logger.exception("the reader failed")
+            await self._abort(f"internal error in the reader: {type(exc).__name__}: {exc}")
+            return
         self._proto.receive_eof()
         self._finish(lost)
 
@@ -730,6 +739,11 @@ class Session:
                 await self._ws.send(item.data)
             elif isinstance(item, OutboundClose):
                 await self._ws.close()
+
+    async def _abort(self, reason: str) -> None:
+        self._finish(ConnectionLost(None, reason))
+        with contextlib.suppress(Exception):
+            await self._ws.close(1011, "client error")
 
     def _finish(self, error: CallEnded | ConnectionLost | None) -> None:
         if self._ended is not None:
