@@ -396,3 +396,38 @@ def test_an_internal_fault_ends_the_call_as_connection_lost_instead_of_hanging()
             await session.close()
 
     run(scenario())
+
+
+def test_late_model_output_of_an_interrupted_turn_is_dropped() -> None:
+    import json
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    frames = [
+        {"type": "model-output", "output": "Our opening hours", "turnId": "A"},
+        {"type": "user-interrupted", "turnId": "A"},
+        {"type": "model-output", "output": " are nine to five", "turnId": "A"},
+        {"type": "model-output", "output": "Sure, go ahead.", "turnId": "B"},
+        {"type": "status-update", "status": "ended", "endedReason": "customer-ended-call"},
+    ]
+
+    async def vapi(ws: ServerConnection) -> None:
+        await ws.send(bytes([0x7F]) * 800)  # some assistant audio, then the barge-in
+        for frame in frames:
+            await ws.send(json.dumps(frame))
+        await ws.close()
+
+    async def scenario() -> None:
+        async with serve(vapi, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            session = await Session.connect(f"ws://127.0.0.1:{port}/call/transport", wire=MULAW)
+            received = [m async for m in session.messages()]
+            outputs = [m.raw["output"] for m in received if m.type == "model-output"]
+            assert outputs == ["Our opening hours", "Sure, go ahead."]
+            stats = session.stats()
+            assert stats["model_output_dropped"] == 1 and stats["barge_ins"] == 1
+            ended = await session.wait_closed()
+            assert isinstance(ended, CallEnded) and ended.ended_reason == "customer-ended-call"
+            await session.close()
+
+    run(scenario())

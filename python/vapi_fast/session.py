@@ -427,6 +427,9 @@ class Session:
     async def messages(self) -> AsyncIterator[Message]:
         """Yield every message Vapi sends on the socket, typed, in order; ends when the call ends.
 
+        Messages are kept from the start of the call (up to ``message_queue_size``), so a consumer
+        that starts late misses nothing; several consumers share one queue (each message goes to one).
+
         Raises:
             ConnectionLost: The connection died.
         """
@@ -704,12 +707,14 @@ class Session:
                 self._counts["model_output_dropped"] += 1
                 continue
             self._counts["messages_received"] += 1
-            if self._msg_consumers:
-                if len(self._msg_q) >= self._options.message_queue_size:
-                    self._msg_q.popleft()
+            # Queued even before anyone listens, so messages() started late still sees the call
+            # from its start; a reader that never comes costs at most message_queue_size messages.
+            if len(self._msg_q) >= self._options.message_queue_size:
+                self._msg_q.popleft()
+                if self._msg_consumers:
                     self._counts["messages_dropped"] += 1
-                self._msg_q.append(event)
-                self._msg_ready.set()
+            self._msg_q.append(event)
+            self._msg_ready.set()
             for callback in (*self._callbacks.get(event.type, ()), *self._callbacks.get("*", ())):
                 try:
                     result = callback(event)
