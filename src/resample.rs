@@ -673,6 +673,12 @@ impl Resampler {
         }
     }
 
+    /// Output samples (per channel) a new stream of `n_samples` input samples (per channel) gives in
+    /// all, push and flush together: `ceil(n_samples * out_rate / in_rate)`.
+    pub fn total_len_for(&self, n_samples: usize) -> usize {
+        (n_samples as u64 * u64::from(self.out_rate)).div_ceil(u64::from(self.in_rate)) as usize
+    }
+
     /// Output samples (per channel) that [`Resampler::flush`] would produce now.
     pub fn flush_len(&self) -> usize {
         if self.is_passthrough() {

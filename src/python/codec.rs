@@ -7,7 +7,7 @@ use super::buffer::{Kind, with_bytes};
 use super::errors::guard;
 use crate::error::DspError;
 use crate::g711;
-use crate::resample::{Quality, resample};
+use crate::resample::{Quality, Resampler};
 
 /// Inputs at least this long are converted with the GIL released; shorter ones (a 20 ms frame is
 /// a few hundred bytes) finish faster than a release/re-acquire round trip.
@@ -91,31 +91,30 @@ pub fn resample_py<'py>(
     // Negative values become 0 so the range checks report them.
     let [in_rate, out_rate, channels] = [in_rate, out_rate, channels].map(|v| u64::try_from(v).unwrap_or(0));
     guard(|| {
-        let quality = Quality::parse(quality)?;
+        let mut resampler = Resampler::new(in_rate, out_rate, Quality::parse(quality)?, channels)?;
         with_bytes(pcm, Kind::Pcm, "PCM input", |input| {
-            let samples: Vec<i16> = input
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            if !input.len().is_multiple_of(2) || (channels > 0 && !samples.len().is_multiple_of(channels as usize)) {
+            let frame = 2 * resampler.channels();
+            if !input.len().is_multiple_of(frame) {
                 return Err(DspError::PartialSample {
                     what: "PCM input",
                     len: input.len(),
-                    frame_bytes: 2 * channels.max(1) as usize,
+                    frame_bytes: frame,
                 }
                 .into());
             }
-            let run = || resample(&samples, in_rate, out_rate, quality, channels);
-            let out = if input.len() >= DETACH_BYTES {
-                py.detach(run)
-            } else {
-                run()
-            }?;
-            PyBytes::new_with(py, out.len() * 2, |buf| {
-                for (dst, v) in buf.chunks_exact_mut(2).zip(&out) {
-                    dst.copy_from_slice(&v.to_le_bytes());
+            let out_len = resampler.total_len_for(input.len() / frame) * frame;
+            // Straight from the caller's bytes into the result's bytes: no intermediate buffers.
+            PyBytes::new_with(py, out_len, |out| {
+                let mut run = || -> PyResult<()> {
+                    let pushed = resampler.push_bytes(input, out)?;
+                    resampler.flush_bytes(&mut out[pushed..]);
+                    Ok(())
+                };
+                if input.len() >= DETACH_BYTES {
+                    py.detach(run)
+                } else {
+                    run()
                 }
-                Ok(())
             })
         })?
     })
