@@ -277,11 +277,13 @@ fn phases_for(l: u64) -> Phases {
     }
 }
 
-/// Relative cost per output of a stage: taps, weighted by the kernel's speed per tap.
+/// Relative cost of a stage per second of audio: multiply-adds, weighted by the kernel's speed per
+/// tap (calibrated on the benchmarks: the across-outputs kernel with an equiripple filter about a
+/// quarter shorter than this Kaiser estimate is the unit).
 fn stage_cost(in_rate: u64, out_rate: u64, spec: Spec) -> f64 {
     let l = out_rate / gcd(in_rate, out_rate);
     let weight = match phases_for(l) {
-        Phases::Block => 1.0,
+        Phases::Block => 0.73,
         // Per-output rows do not share loads across outputs, and large tables leave L1.
         Phases::Exact => 3.0,
         Phases::Interpolated => 6.0,
@@ -503,25 +505,121 @@ impl Stage {
     }
 }
 
+/// Look-ahead a split plan may add up to, ms (a single stage needs at most about 8 ms).
+const MAX_DELAY_MS: f64 = 9.5;
+/// Most stages a conversion is split into.
+const MAX_STAGES: usize = 3;
+/// Extra cost of each stage per second of audio, in the units of [`stage_cost`]: buffers to fill
+/// and history to rearrange on every call (about a microsecond per 20 ms chunk, measured).
+const STAGE_OVERHEAD: f64 = 2.0e6;
+
+/// The cheapest chain of rates from `in_rate` to `out_rate` (both ends included).
+///
+/// The sharp filtering (the transition from the passband edge to the lower rate's Nyquist) must
+/// happen once, in the stage that touches the lower rate; every other stage only has to keep its
+/// images and aliases out of the band, which a short filter does when the band is far below that
+/// stage's Nyquist. So rates of another family (44.1 kHz <-> 16 kHz) or large ratios (48 kHz -> 16
+/// kHz) can be reached through intermediate rates where the sharp stage has few phases and few
+/// taps; the plan with the fewest weighted multiply-adds per second wins.
+fn plan(in_rate: u64, out_rate: u64, specs: &dyn Fn(u64, u64, bool) -> Spec) -> Vec<u64> {
+    if in_rate == out_rate {
+        return vec![in_rate, out_rate];
+    }
+    // Built as a downsampling chain from the high rate to the low one; reversed for upsampling.
+    let (high, low) = (in_rate.max(out_rate), in_rate.min(out_rate));
+    let mut chains: Vec<Vec<u64>> = vec![vec![high, low]];
+    let mut seconds: Vec<u64> = Vec::new();
+    for k in 2..=8u64 {
+        // A multiple of the low rate at or above the high rate (a fractional step up, then an
+        // integer step down), or the high rate divided evenly (an integer step down first).
+        let up = low * k;
+        if up >= high && up <= 4 * high {
+            seconds.push(up);
+        }
+        if high.is_multiple_of(k) && high / k > low {
+            seconds.push(high / k);
+        }
+    }
+    for &r1 in &seconds {
+        chains.push(vec![high, r1, low]);
+        for k in 2..=4u64 {
+            if r1.is_multiple_of(k) && r1 / k > low && r1 / k < high {
+                chains.push(vec![high, r1, r1 / k, low]);
+            }
+        }
+    }
+    let cost = |chain: &[u64]| -> f64 {
+        let stages = chain.len() - 1;
+        chain
+            .windows(2)
+            .enumerate()
+            .map(|(s, w)| {
+                // Downsampling chain: the last stage touches the low rate.
+                let (a, b) = (w[0], w[1]);
+                let (from, to) = if in_rate > out_rate { (a, b) } else { (b, a) };
+                let spec = specs(from, to, s == stages - 1);
+                stage_cost(from, to, spec) + STAGE_OVERHEAD
+            })
+            .sum()
+    };
+    // Look-ahead of a chain, ms: half of each stage's span (a Kaiser estimate, an upper bound).
+    let delay_ms = |chain: &[u64]| -> f64 {
+        let stages = chain.len() - 1;
+        chain
+            .windows(2)
+            .enumerate()
+            .map(|(s, w)| {
+                let (from, to) = if in_rate > out_rate { (w[0], w[1]) } else { (w[1], w[0]) };
+                let spec = specs(from, to, s == stages - 1);
+                500.0 * spec.span(from) / from as f64
+            })
+            .sum()
+    };
+    // In upsampling, an integer step of 3 or more after the first stage would pass on the previous
+    // stage's uneven chunks multiplied, delivering output in bursts; 20 ms in must give 20 ms
+    // (+-1 sample) out.
+    let smooth = |chain: &[u64]| {
+        // `chain` runs from the high rate down; in time order an upsampling chain runs backwards.
+        in_rate > out_rate
+            || chain
+                .windows(2)
+                .rev()
+                .skip(1)
+                .all(|w| !(w[0].is_multiple_of(w[1]) && w[0] / w[1] >= 3))
+    };
+    let direct = vec![high, low];
+    let budget_ms = delay_ms(&direct).max(MAX_DELAY_MS);
+    let mut best = chains
+        .into_iter()
+        .filter(|c| c.len() - 1 <= MAX_STAGES && delay_ms(c) <= budget_ms && (c.len() == 2 || smooth(c)))
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap_or(direct);
+    if in_rate < out_rate {
+        best.reverse();
+    }
+    best
+}
+
 /// A streaming, stateful resampler for interleaved 16-bit PCM. One object per audio stream.
 ///
-/// Ratios with few phases (8 kHz <-> 16 kHz, 16 kHz -> 24 kHz, 48 kHz -> 16 kHz, ...) run as one
-/// polyphase stage. Across rate families (44.1 kHz <-> 16 kHz, 11025 Hz -> 8 kHz, odd rates) a
-/// sharp filter with hundreds of phases would be slow, so the conversion is split: the sharp
-/// filtering happens in an integer-ratio stage, and the fractional step runs at the higher rate,
-/// where the band of interest is far below Nyquist and a short filter suffices. Whichever plan
-/// costs fewer multiply-adds is chosen; stages pass `f32` to each other, so nothing is rounded
-/// between them.
+/// Ratios with few phases (8 kHz <-> 16 kHz, 16 kHz <-> 24 kHz) run as one polyphase stage. Across
+/// rate families (44.1 kHz <-> 16 kHz, 11025 Hz -> 8 kHz, odd rates) and for large ratios (48 kHz
+/// -> 16 kHz) the conversion is split (see [`plan`]): the sharp filtering happens once, in the stage
+/// at the lower rate, and the other steps use short filters. Stages pass `f32` to each other, so
+/// nothing is rounded between them.
 pub struct Resampler {
     in_rate: u32,
     out_rate: u32,
     quality: Quality,
     channels: usize,
-    first: Stage,
-    /// The second stage of a split conversion, and the rate between the two.
-    second: Option<(Stage, u64)>,
-    /// Interleaved output of the first stage of a split conversion.
-    mid: Vec<f32>,
+    /// The stages in order, each with its output rate.
+    stages: Vec<(Stage, u64)>,
+    /// Interleaved output of each stage but the last, reused between calls.
+    mids: Vec<Vec<f32>>,
+    /// Input samples (per channel) since the stream started, and outputs produced: a split chain
+    /// can round up one sample more than `ceil(n * out / in)` at the end, which is trimmed.
+    n_in: u64,
+    n_out: u64,
 }
 
 impl Resampler {
@@ -553,50 +651,40 @@ impl Resampler {
             atten_db,
             ripple_db,
         };
-        // The fractional step of a split conversion only has to keep its images and aliases out of
-        // the band [0, stop * low]: they start at the lower of its two rates minus that band.
-        let wide = |a: u64, b: u64| Spec {
-            stop_hz: a.min(b) as f64 - stop * low,
-            ..sharp
-        };
-        let direct_cost = stage_cost(in_rate, out_rate, sharp);
-        let split = match in_rate.cmp(&out_rate) {
-            std::cmp::Ordering::Equal => None,
-            std::cmp::Ordering::Greater => {
-                let mid = out_rate * in_rate.div_ceil(out_rate);
-                let cost = stage_cost(in_rate, mid, wide(in_rate, mid)) + stage_cost(mid, out_rate, sharp);
-                (cost < direct_cost).then(|| {
-                    (
-                        Stage::new(in_rate, mid, wide(in_rate, mid), ch),
-                        Stage::new(mid, out_rate, sharp, ch),
-                        mid,
-                    )
-                })
-            }
-            std::cmp::Ordering::Less => {
-                let mid = in_rate * out_rate.div_ceil(in_rate);
-                let cost = stage_cost(in_rate, mid, sharp) + stage_cost(mid, out_rate, wide(mid, out_rate));
-                (cost < direct_cost).then(|| {
-                    (
-                        Stage::new(in_rate, mid, sharp, ch),
-                        Stage::new(mid, out_rate, wide(mid, out_rate), ch),
-                        mid,
-                    )
-                })
+        // A non-sharp step only has to keep its images and aliases out of the band [0, stop * low]:
+        // they start at the lower of its two rates minus that band. Its passband ripple is kept
+        // small so that the sharp stage's ripple is what the chain shows.
+        let specs = |from: u64, to: u64, is_sharp: bool| {
+            if is_sharp {
+                sharp
+            } else {
+                Spec {
+                    stop_hz: from.min(to) as f64 - stop * low,
+                    ripple_db: ripple_db / 10.0,
+                    ..sharp
+                }
             }
         };
-        let (first, second) = match split {
-            Some((a, b, mid)) => (a, Some((b, mid))),
-            None => (Stage::new(in_rate, out_rate, sharp, ch), None),
-        };
+        let rates = plan(in_rate, out_rate, &specs);
+        let count = rates.len() - 1;
+        let stages = rates
+            .windows(2)
+            .enumerate()
+            .map(|(s, w)| {
+                // The sharp stage touches the lower rate: last when going down, first going up.
+                let is_sharp = if in_rate > out_rate { s == count - 1 } else { s == 0 };
+                (Stage::new(w[0], w[1], specs(w[0], w[1], is_sharp), ch), w[1])
+            })
+            .collect();
         Ok(Self {
             in_rate: in_rate as u32,
             out_rate: out_rate as u32,
             quality,
             channels: ch,
-            first,
-            second,
-            mid: Vec::new(),
+            stages,
+            mids: vec![Vec::new(); count.saturating_sub(1)],
+            n_in: 0,
+            n_out: 0,
         })
     }
 
@@ -620,18 +708,15 @@ impl Resampler {
         self.channels
     }
 
-    /// Filter lengths in input samples of each stage (one or two).
+    /// Filter lengths in input samples of each stage.
     pub fn filter_taps(&self) -> Vec<usize> {
-        let mut taps = vec![self.first.filter.taps];
-        if let Some((second, _)) = &self.second {
-            taps.push(second.filter.taps);
-        }
-        taps
+        self.stages.iter().map(|(stage, _)| stage.filter.taps).collect()
     }
 
-    /// The rate between the two stages of a split conversion, in Hz.
-    pub fn intermediate_rate(&self) -> Option<u64> {
-        self.second.as_ref().map(|(_, mid)| *mid)
+    /// The rates between the stages of a split conversion, in Hz (empty for one stage).
+    pub fn intermediate_rates(&self) -> Vec<u64> {
+        let n = self.stages.len();
+        self.stages[..n - 1].iter().map(|(_, rate)| *rate).collect()
     }
 
     /// True when the rates are equal: samples are copied unchanged, with no delay.
@@ -645,20 +730,26 @@ impl Resampler {
         if self.is_passthrough() {
             return 0;
         }
-        let first = self.first.delay_samples();
-        let total = match &self.second {
-            None => first,
-            Some((second, mid)) => first * f64::from(self.out_rate) / *mid as f64 + second.delay_samples(),
-        };
+        let total: f64 = self
+            .stages
+            .iter()
+            .map(|(stage, rate)| stage.delay_samples() * f64::from(self.out_rate) / *rate as f64)
+            .sum();
         total.ceil() as usize
     }
 
     /// Forgets all input and starts a new stream.
     pub fn reset(&mut self) {
-        self.first.reset();
-        if let Some((second, _)) = self.second.as_mut() {
-            second.reset();
+        for (stage, _) in &mut self.stages {
+            stage.reset();
         }
+        self.n_in = 0;
+        self.n_out = 0;
+    }
+
+    /// Outputs the whole stream may have after `extra` more inputs: `ceil(n * out / in)`.
+    fn target_after(&self, extra: u64) -> u64 {
+        ((self.n_in + extra) * u64::from(self.out_rate)).div_ceil(u64::from(self.in_rate))
     }
 
     /// Output samples (per channel) a push of `n_samples` more input samples (per channel) would produce now.
@@ -666,11 +757,11 @@ impl Resampler {
         if self.is_passthrough() {
             return n_samples;
         }
-        let first = self.first.ready_after(n_samples as u64);
-        match &self.second {
-            None => first,
-            Some((second, _)) => second.ready_after(first as u64),
+        let mut n = n_samples as u64;
+        for (stage, _) in &self.stages {
+            n = stage.ready_after(n) as u64;
         }
+        n.min(self.target_after(n_samples as u64).saturating_sub(self.n_out)) as usize
     }
 
     /// Output samples (per channel) a new stream of `n_samples` input samples (per channel) gives in
@@ -684,42 +775,43 @@ impl Resampler {
         if self.is_passthrough() {
             return 0;
         }
-        let first = self.first.flush_len_after(0);
-        match &self.second {
-            None => first,
-            Some((second, _)) => second.flush_len_after(first as u64),
+        let mut n = 0u64;
+        for (stage, _) in &self.stages {
+            n = stage.flush_len_after(n) as u64;
         }
+        n.min(self.target_after(0).saturating_sub(self.n_out)) as usize
     }
 
     /// Runs the stages on input already ingested by the first; `flush` drains them.
     fn run(&mut self, flush: bool, mut emit: impl FnMut(usize, f32)) -> usize {
-        let count = if flush {
-            self.first.flush_len_after(0)
-        } else {
-            self.first.ready_after(0)
-        };
-        if flush {
-            self.first.pad_tail();
+        let last = self.stages.len() - 1;
+        let limit = self.target_after(0).saturating_sub(self.n_out) as usize;
+        for s in 0..=last {
+            let stage = &mut self.stages[s].0;
+            if s > 0 {
+                let mid = &self.mids[s - 1];
+                stage.ingest(mid.len() / self.channels, |i| mid[i]);
+            }
+            let mut count = if flush {
+                stage.flush_len_after(0)
+            } else {
+                stage.ready_after(0)
+            };
+            if flush {
+                stage.pad_tail();
+            }
+            if s == last {
+                count = count.min(limit);
+                stage.produce(count, &mut emit);
+                self.n_out += count as u64;
+                return count;
+            }
+            let mid = &mut self.mids[s];
+            mid.clear();
+            mid.resize(count * self.channels, 0.0);
+            stage.produce(count, |i, v| mid[i] = v);
         }
-        let Some((second, _)) = self.second.as_mut() else {
-            self.first.produce(count, emit);
-            return count;
-        };
-        let mid = &mut self.mid;
-        mid.clear();
-        mid.resize(count * self.channels, 0.0);
-        self.first.produce(count, |i, v| mid[i] = v);
-        second.ingest(count, |i| mid[i]);
-        let count = if flush {
-            second.flush_len_after(0)
-        } else {
-            second.ready_after(0)
-        };
-        if flush {
-            second.pad_tail();
-        }
-        second.produce(count, &mut emit);
-        count
+        unreachable!("the loop returns at the last stage")
     }
 
     /// Pushes interleaved samples; writes every output they complete into `out` (interleaved) and
@@ -731,7 +823,9 @@ impl Resampler {
             out[..input.len()].copy_from_slice(input);
             return Ok(input.len());
         }
-        self.first.ingest(input.len() / self.channels, |i| f32::from(input[i]));
+        let frames = input.len() / self.channels;
+        self.stages[0].0.ingest(frames, |i| f32::from(input[i]));
+        self.n_in += frames as u64;
         let count = self.run(false, |i, v| out[i] = to_i16(v));
         Ok(count * self.channels)
     }
@@ -743,9 +837,11 @@ impl Resampler {
             out[..input.len()].copy_from_slice(input);
             return Ok(input.len());
         }
-        self.first.ingest(input.len() / 2 / self.channels, |i| {
+        let frames = input.len() / 2 / self.channels;
+        self.stages[0].0.ingest(frames, |i| {
             f32::from(i16::from_le_bytes([input[2 * i], input[2 * i + 1]]))
         });
+        self.n_in += frames as u64;
         let count = self.run(false, |i, v| {
             out[2 * i..2 * i + 2].copy_from_slice(&to_i16(v).to_le_bytes());
         });

@@ -59,7 +59,7 @@ def test_random_chunkings_match_one_shot(pair: tuple[int, int], cuts: list[int],
     assert out == resample(data, fin, fout, quality)
 
 
-@pytest.mark.parametrize(("fin", "fout"), PAIRS)
+@pytest.mark.parametrize(("fin", "fout"), [(a, b) for a in RATES for b in RATES if a != b])
 def test_twenty_ms_in_gives_twenty_ms_out_once_primed(fin: int, fout: int) -> None:
     r = Resampler(fin, fout)
     # 20 ms rounded down to whole samples (220 at 11025 Hz): the output then alternates around the

@@ -200,10 +200,11 @@ class Resampler:
     def channels(self) -> int: ...
     @property
     def filter_taps(self) -> list[int]:
-        """FIR length of each stage (one or two), in that stage's input samples."""
+        """FIR length of each stage (one to three), in that stage's input samples."""
     @property
-    def intermediate_rate(self) -> int | None:
-        """The rate between the two stages when the conversion is split (e.g. 48000 for 44100 -> 16000)."""
+    def intermediate_rates(self) -> list[int]:
+        """The rates between the stages when the conversion is split (e.g. ``[48000, 24000]`` for
+        44100 -> 16000); empty for a single stage."""
 
 @final
 class Transcoder:

@@ -292,8 +292,8 @@ impl PyResampler {
     }
 
     #[getter]
-    fn intermediate_rate(&self) -> Option<u64> {
-        self.inner.intermediate_rate()
+    fn intermediate_rates(&self) -> Vec<u64> {
+        self.inner.intermediate_rates()
     }
 }
 
