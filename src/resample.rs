@@ -410,11 +410,27 @@ impl Stage {
 
     /// Appends `frames` interleaved sample frames read from `sample(interleaved_index)`.
     fn ingest(&mut self, frames: usize, sample: impl Fn(usize) -> f32) {
+        if self.channels == 1 {
+            self.bufs[0].extend((0..frames).map(&sample));
+            self.n_in += frames as u64;
+            return;
+        }
         for (c, buf) in self.bufs.iter_mut().enumerate() {
             buf.reserve(frames);
             buf.extend((0..frames).map(|f| sample(f * self.channels + c)));
         }
         self.n_in += frames as u64;
+    }
+
+    /// Appends mono little-endian 16-bit samples (the common case, kept free of per-sample indexing
+    /// so it vectorizes).
+    fn ingest_mono_le(&mut self, bytes: &[u8]) {
+        self.bufs[0].extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]]))),
+        );
+        self.n_in += (bytes.len() / 2) as u64;
     }
 
     /// Zeros after the end, enough for every remaining output's window.
@@ -479,13 +495,18 @@ impl Stage {
         let src = &self.bufs[c][first..];
         let stream_len = src.len().div_ceil(m) + BIG_TILE;
         self.streams.resize(m * stream_len, 0.0);
-        for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
-            let mut n = 0;
-            for v in src.iter().skip(r).step_by(m) {
-                stream[n] = *v;
-                n += 1;
+        if m == 1 {
+            self.streams[..src.len()].copy_from_slice(src);
+            self.streams[src.len()..].fill(0.0);
+        } else {
+            for (r, stream) in self.streams.chunks_exact_mut(stream_len).enumerate() {
+                let mut n = 0;
+                for v in src.iter().skip(r).step_by(m) {
+                    stream[n] = *v;
+                    n += 1;
+                }
+                stream[n..].fill(0.0);
             }
-            stream[n..].fill(0.0);
         }
         let (mut a, mut p) = (0usize, p0 as usize);
         for i in 0..count.min(l) {
@@ -620,6 +641,8 @@ pub struct Resampler {
     /// can round up one sample more than `ceil(n * out / in)` at the end, which is trimmed.
     n_in: u64,
     n_out: u64,
+    /// Outputs gathered before conversion to bytes, reused between calls.
+    staged: Vec<f32>,
 }
 
 impl Resampler {
@@ -685,6 +708,7 @@ impl Resampler {
             mids: vec![Vec::new(); count.saturating_sub(1)],
             n_in: 0,
             n_out: 0,
+            staged: Vec::new(),
         })
     }
 
@@ -782,6 +806,21 @@ impl Resampler {
         n.min(self.target_after(0).saturating_sub(self.n_out)) as usize
     }
 
+    /// [`Resampler::run`] into little-endian bytes: outputs are gathered as `f32` first, then
+    /// converted in one pass the compiler vectorizes. Returns the bytes written.
+    fn run_to_bytes(&mut self, flush: bool, out: &mut [u8]) -> usize {
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.clear();
+        staged.resize(out.len() / 2, 0.0);
+        let count = self.run(flush, |i, v| staged[i] = v);
+        let values = count * self.channels;
+        for (dst, v) in out[..2 * values].chunks_exact_mut(2).zip(&staged[..values]) {
+            dst.copy_from_slice(&to_i16(*v).to_le_bytes());
+        }
+        self.staged = staged;
+        2 * values
+    }
+
     /// Runs the stages on input already ingested by the first; `flush` drains them.
     fn run(&mut self, flush: bool, mut emit: impl FnMut(usize, f32)) -> usize {
         let last = self.stages.len() - 1;
@@ -838,14 +877,15 @@ impl Resampler {
             return Ok(input.len());
         }
         let frames = input.len() / 2 / self.channels;
-        self.stages[0].0.ingest(frames, |i| {
-            f32::from(i16::from_le_bytes([input[2 * i], input[2 * i + 1]]))
-        });
+        if self.channels == 1 {
+            self.stages[0].0.ingest_mono_le(input);
+        } else {
+            self.stages[0].0.ingest(frames, |i| {
+                f32::from(i16::from_le_bytes([input[2 * i], input[2 * i + 1]]))
+            });
+        }
         self.n_in += frames as u64;
-        let count = self.run(false, |i, v| {
-            out[2 * i..2 * i + 2].copy_from_slice(&to_i16(v).to_le_bytes());
-        });
-        Ok(count * self.channels * 2)
+        Ok(self.run_to_bytes(false, out))
     }
 
     /// Appends to a `Vec` instead of a caller slice.
@@ -876,11 +916,9 @@ impl Resampler {
         if self.is_passthrough() {
             return 0;
         }
-        let count = self.run(true, |i, v| {
-            out[2 * i..2 * i + 2].copy_from_slice(&to_i16(v).to_le_bytes());
-        });
+        let written = self.run_to_bytes(true, out);
         self.reset();
-        count * self.channels * 2
+        written
     }
 
     /// Appends the flushed tail to a `Vec`.
