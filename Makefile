@@ -33,8 +33,8 @@ format: install ## Reformat Python and Rust code
 
 .PHONY: lint
 lint: install ## ruff, rustfmt and clippy (warnings are errors)
-	$(PY) -m ruff check python tests benches
-	$(PY) -m ruff format --check python tests benches
+	$(PY) -m ruff check python tests benches examples
+	$(PY) -m ruff format --check python tests benches examples
 	cargo fmt --all -- --check
 	cargo clippy -q --all-targets -- -D warnings
 	cargo clippy -q --all-targets --features python -- -D warnings
@@ -59,6 +59,11 @@ bench: build-release ## Benchmarks with the comparison libraries; prints the rat
 		--benchmark-json=.benchmarks/latest.json
 	$(PY) benches/report.py .benchmarks/latest.json
 	$(PY) benches/quality_report.py
+
+.PHONY: bench-load
+bench-load: build-release ## Load test: concurrent calls against the mock, three audio paths (~10 min)
+	mkdir -p .benchmarks
+	$(PY) -m benches.load.sweep --json .benchmarks/load.json --markdown .benchmarks/load.md
 
 .PHONY: bench-smoke
 bench-smoke: install ## Run every benchmark once, untimed

@@ -79,3 +79,8 @@ def test_call_reports_an_unreachable_api(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["call", "--api-key", "k", "--assistant-id", "a", "--base-url", "http://127.0.0.1:9",
                  "--output", str(tmp_path / "x.wav")])  # fmt: skip
     assert code == 2 and "vapi-fast: error:" in capsys.readouterr().err
+
+
+def test_serve_reports_an_unknown_app(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "no_such_module:router"]) == 2
+    assert "vapi-fast: error:" in capsys.readouterr().err

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from . import audio, protocol
+from . import audio, protocol, webhooks
 from ._native import __version__
 from .audio import (
     AudioFormat,
@@ -39,6 +39,7 @@ from .errors import (
 )
 from .protocol import Message, parse_message
 from .session import Session, SessionOptions
+from .webhooks import Router, WebhookAuthError
 
 __all__ = [
     "AudioFormat",
@@ -56,11 +57,13 @@ __all__ = [
     "ProtocolError",
     "Quality",
     "Resampler",
+    "Router",
     "Session",
     "SessionOptions",
     "Transcoder",
     "Vapi",
     "VapiFastError",
+    "WebhookAuthError",
     "__version__",
     "alaw_decode",
     "alaw_encode",
@@ -70,4 +73,5 @@ __all__ = [
     "resample",
     "ulaw_decode",
     "ulaw_encode",
+    "webhooks",
 ]

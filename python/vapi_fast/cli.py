@@ -287,6 +287,14 @@ def mock(args: argparse.Namespace) -> int:
     )
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Serve a webhook Router (or any ASGI app) with uvicorn until Ctrl+C."""
+    from .webhooks import serve as serve_app
+
+    serve_app(args.app, host=args.host, port=args.port, log_level="debug" if args.verbose else "info")
+    return 0
+
+
 def jitter_report(args: argparse.Namespace) -> int:
     """Run the jitter-buffer evaluation and write its table and plot."""
     from .jitter_report import write_report
@@ -342,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, help="output channels (1 or the input's count)")
     p.add_argument("--quality", choices=["low", "medium", "high"], default="high")
     p.set_defaults(func=transcode)
+
+    p = sub.add_parser("serve", help="serve a webhook Router (module:attribute or file.py:attribute) with uvicorn")
+    p.add_argument("app", help="the app, as package.module:router or path/to/file.py:router")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=serve)
 
     p = sub.add_parser("jitter-report", help="evaluate the jitter buffer on simulated traces; write a table and plot")
     p.add_argument("--out", default="docs", help="output directory")

@@ -709,7 +709,10 @@ class Session:
             self._counts["messages_received"] += 1
             # Queued even before anyone listens, so messages() started late still sees the call
             # from its start; a reader that never comes costs at most message_queue_size messages.
-            if len(self._msg_q) >= self._options.message_queue_size:
+            # Before anyone listens keep only the start of the call: conversation-update messages
+            # carry the whole history, and a session nobody reads must stay small.
+            limit = self._options.message_queue_size if self._msg_consumers else 64
+            if len(self._msg_q) >= limit:
                 self._msg_q.popleft()
                 if self._msg_consumers:
                     self._counts["messages_dropped"] += 1
