@@ -15,12 +15,21 @@
 //! the last 2 s of arrivals (the sliding minimum absorbs clock offset, drift and
 //! faster-than-real-time senders: an early frame sets a new minimum, it is never "jitter"). The
 //! largest relative delay of every 500 ms of arrivals goes into a 1 ms-bucket histogram that
-//! forgets old samples geometrically (`forget_factor` per sample). The target is the histogram's
-//! `percentile`, clamped to `[min_delay_ms, max_delay_ms]`. A peak (a relative delay over twice
-//! the target and over target + 100 ms, i.e. the backlog of a stall) only enters the histogram if
-//! the previous peak started less than 10 s earlier, as in `NetEq`'s peak detector: an isolated
-//! stall, like the 340-500 ms one Vapi shows at call set-up, is concealed once and recovered from
-//! instead of holding the delay up for the next 20 s; recurring stalls raise the target.
+//! forgets old samples geometrically (`forget_factor` per sample). The target is the largest
+//! `percentile` of the histogram over its half-life (the samples over which a sample's weight
+//! halves: 40, i.e. 20 s, at the default forget factor), clamped to `[min_delay_ms, max_delay_ms]`:
+//! it rises as soon as the quantile does, and falls only once the quantile has stayed lower that
+//! long. The quantile itself swings: with about 60 samples of memory only three lie above the 95th
+//! percentile, so it jumps each time a stall's sample enters or fades, and a delay that followed it
+//! would be lowest just as the next stall comes. A steady delay also conceals less than a swinging
+//! one of the same mean, because what a stall of height `h` conceals, `max(0, h - delay)`, is
+//! convex in the delay. (Holding the target at recent peak heights, as `NetEq`'s peak tracking
+//! does, costs more delay for the same concealment for that reason, so it is not done.) A peak (a
+//! relative delay over twice the target and over target + 100 ms, i.e. the backlog of a stall) only
+//! enters the histogram if the previous peak started less than 10 s earlier, as in `NetEq`'s peak
+//! detector: an isolated stall, like the 340-500 ms one Vapi shows at call set-up, is concealed
+//! once and recovered from instead of holding the delay up for the next 20 s; recurring stalls
+//! raise the target.
 //!
 //! *Controlled quantity.* The playout delay `D = now - head_index * frame_ms - min_lateness` is how
 //! much later than the earliest recent arrivals the next frame is played; a frame whose relative
@@ -103,7 +112,8 @@ pub struct JitterConfig {
     /// Quantile of the relative-delay histogram used as target, from 0.5 to 0.999 (default 0.95).
     pub percentile: f64,
     /// Weight kept by the histogram at each new sample (one sample per 500 ms of arrivals), from
-    /// 0.5 to 0.9999. The default 0.983 is `NetEq`'s: a sample's weight halves after about 20 s.
+    /// 0.5 to 0.9999. The default 0.983 is `NetEq`'s: a sample's weight halves after about 20 s,
+    /// and the target stays up that long after the histogram's quantile falls.
     pub forget_factor: f64,
     /// Hard cap on queued audio, ms (default 60 000): beyond it the oldest frames are dropped. It
     /// is far above `max_delay_ms` because faster-than-real-time TTS legitimately queues seconds of
@@ -386,6 +396,11 @@ struct DelayEstimator {
     target_ms: f64,
     /// The latest peak.
     last_peak: Option<Peak>,
+    /// Recent quantiles as (sample number, quantile ms), values strictly decreasing from front to
+    /// back, none older than `hold_samples`: the front is the largest of the window.
+    recent_quantiles: VecDeque<(u64, f64)>,
+    /// Samples over which the histogram's weight halves (about 40 at the default forget factor).
+    hold_samples: u64,
 }
 
 /// A burst of frames arriving far above target: the backlog of one stall.
@@ -407,6 +422,9 @@ impl DelayEstimator {
             samples: 0,
             target_ms: 0.0,
             last_peak: None,
+            recent_quantiles: VecDeque::new(),
+            // The forget factor is validated to lie in [0.5, 0.9999], so this is 1 to 6931.
+            hold_samples: (0.5f64.ln() / config.forget_factor.ln()).round().max(1.0) as u64,
         };
         estimator.reset(config);
         estimator
@@ -421,6 +439,7 @@ impl DelayEstimator {
         self.samples = 0;
         self.target_ms = f64::from(config.initial_delay_ms);
         self.last_peak = None;
+        self.recent_quantiles.clear();
     }
 
     /// Forgets the arrival timeline but keeps the histogram: after a flush the next audio starts a
@@ -496,7 +515,20 @@ impl DelayEstimator {
                 break;
             }
         }
-        self.target_ms = (quantile as f64).clamp(f64::from(config.min_delay_ms), f64::from(config.max_delay_ms));
+        let quantile = (quantile as f64).clamp(f64::from(config.min_delay_ms), f64::from(config.max_delay_ms));
+        // Up at once, down only once the quantile has stayed lower for the histogram's half-life.
+        while self.recent_quantiles.back().is_some_and(|&(_, q)| q <= quantile) {
+            self.recent_quantiles.pop_back();
+        }
+        self.recent_quantiles.push_back((self.samples, quantile));
+        while self
+            .recent_quantiles
+            .front()
+            .is_some_and(|&(n, _)| n + self.hold_samples <= self.samples)
+        {
+            self.recent_quantiles.pop_front();
+        }
+        self.target_ms = self.recent_quantiles.front().map_or(quantile, |&(_, q)| q);
     }
 
     fn min_lateness(&mut self, now_ms: f64) -> Option<f64> {
@@ -1736,6 +1768,31 @@ mod tests {
             jb.pop(now + 5.0);
         }
         assert!(jb.stats().frames_played > 6);
+    }
+
+    #[test]
+    fn clear_does_no_per_frame_work() {
+        // Emptying a VecDeque runs a destructor per element unless the element type has none, and
+        // keeping its capacity means no deallocation: together, clear costs the same for 20 ms as
+        // for 60 s of queued audio. Timing it belongs in the benchmarks, not in a test.
+        const { assert!(!std::mem::needs_drop::<u8>() && !std::mem::needs_drop::<Slot>()) };
+        let fmt = format(Encoding::Mulaw, 8000, 1);
+        let mut jb = buffer(fmt);
+        let second = loud_mulaw_frames(Encoding::Mulaw, 50);
+        for k in 0..60 {
+            jb.push(&second, f64::from(k), None);
+        }
+        assert!(jb.current_buffer_ms() >= 59_000.0, "{}", jb.current_buffer_ms());
+        let (data_capacity, slots_capacity) = (jb.data.capacity(), jb.slots.capacity());
+        assert!(data_capacity >= 60 * second.len() && slots_capacity >= 3000);
+        let flushed = jb.clear();
+        assert!((flushed - 60_000.0).abs() < 1e-9, "{flushed}");
+        assert!(jb.data.is_empty() && jb.slots.is_empty());
+        assert_eq!(
+            (jb.data.capacity(), jb.slots.capacity()),
+            (data_capacity, slots_capacity)
+        );
+        assert!(conserved(&jb));
     }
 
     fn packet(seq: u64) -> Vec<u8> {

@@ -1032,20 +1032,10 @@ mod tests {
     }
 
     #[test]
-    fn trace_3_pareto_stalls_is_near_the_optimum() {
-        let r = run(&trace_pareto_stalls(SEED), 0.95);
-        assert_conserved(&r);
-        assert!(
-            r.adaptive.mean_delay_ms <= 1.25 * r.optimum.mean_delay_ms,
-            "{}",
-            figures(&r)
-        );
-        // At the default percentile this trace misses the 1 % target (1.28 % measured on this seed);
-        // this bound only guards against regressions.
-        assert!(r.adaptive.speech_concealment_pct <= 1.5, "{}", figures(&r));
-        // A higher percentile buys the 1 % target at the same efficiency.
-        let r98 = run(&trace_pareto_stalls(SEED), 0.98);
-        assert_targets(&r98);
+    fn trace_3_pareto_stalls_meets_the_targets() {
+        assert_targets(&run(&trace_pareto_stalls(SEED), 0.95));
+        // A higher percentile buys less concealment at the same efficiency.
+        assert_targets(&run(&trace_pareto_stalls(SEED), 0.98));
     }
 
     #[test]

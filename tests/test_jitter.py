@@ -109,7 +109,9 @@ def reports() -> dict[str, dict[str, Any]]:
     return {name: simulate_jitter(name, seed=7) for name in jitter_traces()}
 
 
-@pytest.mark.parametrize("name", ["vapi_tcp", "tts_burst", "spikes", "drift_plus_100ppm", "drift_minus_100ppm"])
+@pytest.mark.parametrize(
+    "name", ["vapi_tcp", "tts_burst", "pareto_stalls", "spikes", "drift_plus_100ppm", "drift_minus_100ppm"]
+)
 def test_targets_on_traces_1_to_5(reports: dict[str, dict[str, Any]], name: str) -> None:
     r = reports[name]
     adaptive, optimum = r["adaptive"], r["optimum"]
@@ -118,15 +120,9 @@ def test_targets_on_traces_1_to_5(reports: dict[str, dict[str, Any]], name: str)
     assert adaptive["mean_delay_ms"] <= 1.25 * optimum["mean_delay_ms"], (adaptive, optimum)
 
 
-def test_trace_3_meets_the_targets_at_percentile_0_98_and_is_efficient_at_0_95(
-    reports: dict[str, dict[str, Any]],
-) -> None:
-    # Known gap: at the default 0.95 this trace conceals 1.28 % of speech (target 1 %); see the README.
-    r95 = reports["pareto_stalls"]
-    assert isinstance(r95["adaptive"], dict) and isinstance(r95["optimum"], dict)
-    assert r95["adaptive"]["mean_delay_ms"] <= 1.25 * r95["optimum"]["mean_delay_ms"]
-    assert r95["adaptive"]["speech_concealment_pct"] <= 1.5
+def test_trace_3_also_meets_the_targets_at_percentile_0_98() -> None:
     r98 = simulate_jitter("pareto_stalls", seed=7, percentile=0.98)
+    assert isinstance(r98["adaptive"], dict) and isinstance(r98["optimum"], dict)
     assert r98["adaptive"]["speech_concealment_pct"] <= 1.0
     assert r98["adaptive"]["mean_delay_ms"] <= 1.25 * r98["optimum"]["mean_delay_ms"]
 
