@@ -8,6 +8,12 @@ use crate::framer::Framer;
 use crate::g711;
 use crate::resample::{Quality, Resampler};
 
+/// Input converted per pass, ms. Every intermediate buffer here and in the resampler is sized by
+/// the pass, and keeps that capacity for the stream's lifetime: converting a large chunk in 20 ms
+/// passes holds a few KiB per stream instead of some 26 bytes per input byte of the largest chunk
+/// seen, which counts with hundreds of streams per process. The output does not depend on it.
+const PASS_MS: u64 = 20;
+
 /// A streaming converter from `src` to `dst`. One object per audio stream (call leg direction).
 ///
 /// Input chunks may have any length: a partial sample frame at the end of a chunk is carried over
@@ -24,6 +30,8 @@ pub struct Transcoder {
     mixed: Vec<i16>,
     resampled: Vec<i16>,
     encoded: Vec<u8>,
+    /// Input bytes converted per pass: [`PASS_MS`] of whole input sample frames.
+    pass_bytes: usize,
 }
 
 impl Transcoder {
@@ -64,6 +72,7 @@ impl Transcoder {
             mixed: Vec::new(),
             resampled: Vec::new(),
             encoded: Vec::new(),
+            pass_bytes: (u64::from(src.sample_rate) * PASS_MS / 1000).max(1) as usize * src.frame_bytes(),
         })
     }
 
@@ -96,15 +105,23 @@ impl Transcoder {
     /// each completed frame is appended in turn (so `out` grows by whole frames only). Returns the
     /// number of frames completed (0 without framing).
     pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> usize {
-        self.convert(data);
-        self.emit(out, false)
+        let mut frames = 0;
+        for pass in data.chunks(self.pass_bytes) {
+            self.convert(pass);
+            frames += self.emit(out, false);
+        }
+        frames
     }
 
-    /// Like [`Transcoder::push`], calling `frame(bytes)` for every completed frame (framing only;
-    /// without framing the whole converted chunk is passed once, if not empty).
-    pub fn push_frames(&mut self, data: &[u8], frame: impl FnMut(&[u8])) -> usize {
-        self.convert(data);
-        self.emit_frames(frame)
+    /// Like [`Transcoder::push`], calling `frame(bytes)` for every completed frame; without framing
+    /// it is called with each non-empty piece of converted audio (a chunk may give several).
+    pub fn push_frames(&mut self, data: &[u8], mut frame: impl FnMut(&[u8])) -> usize {
+        let mut frames = 0;
+        for pass in data.chunks(self.pass_bytes) {
+            self.convert(pass);
+            frames += self.emit_frames(&mut frame);
+        }
+        frames
     }
 
     /// Ends the stream: drains the resampler's tail and, when framing, pads the last partial frame
@@ -297,6 +314,31 @@ mod tests {
             t.flush(&mut got).unwrap();
             assert_eq!(got, expect, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn a_large_chunk_is_converted_in_bounded_passes() {
+        // 2 s of mu-law at once: the working buffers stay sized for one 20 ms pass (160 samples in,
+        // 320 out), and the output is the same as from 20 ms pushes.
+        let src = fmt(Encoding::Mulaw, 8000, 1);
+        let dst = fmt(Encoding::PcmS16le, 16000, 1);
+        let input: Vec<u8> = tone_pcm(16000, 8000.0)
+            .chunks_exact(2)
+            .map(|b| g711::linear_to_ulaw(i16::from_le_bytes([b[0], b[1]])))
+            .collect();
+        let mut big = Transcoder::new(src, dst, None, Quality::High).unwrap();
+        let mut got = Vec::new();
+        big.push(&input, &mut got);
+        assert!(big.decoded.capacity() <= 2 * 160, "{}", big.decoded.capacity());
+        assert!(big.resampled.capacity() <= 2 * 320, "{}", big.resampled.capacity());
+        assert!(big.encoded.capacity() <= 2 * 640, "{}", big.encoded.capacity());
+        let mut small = Transcoder::new(src, dst, None, Quality::High).unwrap();
+        let mut expect = Vec::new();
+        for piece in input.chunks(160) {
+            small.push(piece, &mut expect);
+        }
+        assert_eq!(got, expect);
+        assert!(got.len() >= 2 * 32000 - 2 * small.delay_samples());
     }
 
     #[test]

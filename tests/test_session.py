@@ -431,3 +431,148 @@ def test_late_model_output_of_an_interrupted_turn_is_dropped() -> None:
             await session.close()
 
     run(scenario())
+
+
+def test_messages_larger_than_one_read_arrive_whole_and_reads_stay_small() -> None:
+    import json
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    # A conversation-update carrying a long history: about 50 reads of the default 4 KiB.
+    history = [{"role": "user", "message": f"turn {i} " + "x" * 400} for i in range(500)]
+    big = {"type": "conversation-update", "conversation": history}
+
+    async def vapi(ws: ServerConnection) -> None:
+        await ws.send(json.dumps(big))
+        await ws.send(json.dumps({"type": "status-update", "status": "ended", "endedReason": "customer-ended-call"}))
+        await ws.close()
+
+    async def scenario() -> None:
+        async with serve(vapi, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            session = await Session.connect(f"ws://127.0.0.1:{port}/call/transport", wire=MULAW)
+            # The default loop's transport now reads at most read_size_bytes per call.
+            assert getattr(session._ws.transport, "max_size", None) == SessionOptions().read_size_bytes == 4096
+            received = [m async for m in session.messages()]
+            assert [m.type for m in received] == ["conversation-update", "status-update"]
+            assert received[0].raw == big
+            await session.close()
+
+    run(scenario())
+
+
+def test_session_options_refuse_a_tiny_read_size() -> None:
+    with pytest.raises(ValueError, match="read_size_bytes must be at least 1024, not 100"):
+        SessionOptions(read_size_bytes=100)
+
+
+def test_lateness_statistics_cover_the_whole_call() -> None:
+    async def scenario() -> None:
+        async with MockVapi(KEY, behaviour=MockBehaviour(pacing="fast")) as mock, await create(mock) as session:
+            await until(session, is_type("speech-update", role="assistant", status="stopped"))
+            stats = session.stats()
+            p50, p99, worst = stats["lateness_ms_p50"], stats["lateness_ms_p99"], stats["lateness_ms_max"]
+            assert p50 is not None and p99 is not None and worst is not None
+            # One lateness sample per pacer tick (the current tick may be between the two counts), and
+            # the quantiles are ordered and bounded by the max.
+            assert session._lateness.count - stats["frames_played"] in (0, 1)
+            assert 0 <= p50 <= p99 <= max(worst, 0.0)
+
+    run(scenario())
+
+
+def test_without_a_consumer_only_the_latest_backlog_of_messages_is_kept() -> None:
+    import json
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def vapi(ws: ServerConnection) -> None:
+        for i in range(40):
+            await ws.send(json.dumps({"type": "model-output", "output": f"token {i}", "turnId": "A"}))
+        await ws.send(json.dumps({"type": "status-update", "status": "ended", "endedReason": "customer-ended-call"}))
+        await ws.close()
+
+    async def scenario() -> None:
+        async with serve(vapi, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            url = f"ws://127.0.0.1:{port}/call/transport"
+            for backlog in (0, 5):
+                session = await Session.connect(url, wire=MULAW, options=SessionOptions(message_backlog=backlog))
+                await session.wait_closed()
+                received = [m async for m in session.messages()]
+                tokens = [f"token {i}" for i in range(40)]
+                assert [m.raw.get("output") for m in received] == [*tokens, None][41 - backlog :]
+                assert session.stats()["messages_received"] == 41
+                await session.close()
+
+    with pytest.raises(ValueError, match="message_backlog must be at least 0"):
+        SessionOptions(message_backlog=-1)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("wire", "local"),
+    [(MULAW, PCM16), (PCM16, MULAW), (AudioFormat("pcm_s16le", 24000), PCM16)],
+    ids=["mulaw8k-to-pcm16k", "pcm16k-to-mulaw8k", "pcm24k-to-pcm16k"],
+)
+def test_vapi_audio_plays_out_exactly_converted(wire: AudioFormat, local: AudioFormat) -> None:
+    from vapi_fast.audio import Transcoder
+    from websockets.asyncio.server import ServerConnection, serve
+
+    # A steady tone (no pauses for the buffer to shorten), all of it sent at once: the buffer plays
+    # every frame untouched, so what comes out is the one-shot conversion, bit for bit, after a
+    # stretch of start-up silence and a fade-in over the first frame.
+    t = np.arange(wire.sample_rate) / wire.sample_rate
+    tone = np.round(8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).tobytes()
+    sent = Transcoder(AudioFormat("pcm_s16le", wire.sample_rate), wire).push(tone)
+    assert isinstance(sent, bytes)
+    converter = Transcoder(wire, local)
+    expected_bytes = converter.push(sent)
+    assert isinstance(expected_bytes, bytes)
+
+    async def vapi(ws: ServerConnection) -> None:
+        for i in range(0, len(sent), 400):
+            await ws.send(sent[i : i + 400])
+        async for _ in ws:  # the caller's audio, until the session closes
+            pass
+
+    def linear(data: bytes, fmt: AudioFormat) -> np.ndarray[Any, np.dtype[np.int16]]:
+        if fmt.encoding == "mulaw":
+            from vapi_fast.audio import ulaw_decode
+
+            data = ulaw_decode(data)
+        return np.frombuffer(data, dtype=np.int16)
+
+    async def scenario() -> list[bytes]:
+        async with serve(vapi, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            session = await Session.connect(f"ws://127.0.0.1:{port}/call/transport", wire=wire, local=local)
+            frame = local.bytes_per_frame(20)
+            frames: list[bytes] = []
+            async for f in session.audio():
+                assert len(f) == frame
+                frames.append(f)
+                if len(frames) == 70:  # 1.4 s: the whole second of tone has played
+                    break
+            await session.close()
+            assert session.jitter_buffer.stats()["frames_dropped"] == 0
+            assert session.jitter_buffer.stats()["stretched_ms"] == 0
+            return frames
+
+    frames = run(scenario())
+    played = linear(b"".join(frames), local)
+    expected = linear(expected_bytes, local)
+    # The first audible sample locates the audio to within the fade-in's silent first samples.
+    start = int(np.flatnonzero(np.abs(played) > 0)[0]) - int(np.flatnonzero(np.abs(expected) > 0)[0])
+    per_frame = local.sample_rate * 20 // 1000
+    # From the second frame of audio on (the first fades in) to the last whole frame (a buffer
+    # holding local audio waits for the rest of an incomplete one), every sample is the converter's.
+    end = len(expected) // per_frame * per_frame
+    want = expected[per_frame:end]
+    matches = [
+        offset
+        for offset in range(max(0, start - 8), start + 8)
+        if np.array_equal(played[offset + per_frame : offset + end], want)
+    ]
+    assert len(matches) == 1, matches

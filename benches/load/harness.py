@@ -8,8 +8,9 @@ Every call has mu-law 8 kHz on the wire, both directions, and (except ``raw``) P
 
 * ``vapi_fast``: :class:`vapi_fast.session.Session` as shipped (native transcoders and jitter buffer).
 * ``audioop_soxr``: the same Session with the audio path users build today (pipecat's): ``audioop`` G.711 around
-  one ``soxr.ResampleStream`` (HQ, int16) per direction, numpy in between, 20 ms framing in Python. Swapped in
-  through ``Session._make_transcoders``; everything else (pacer, jitter buffer, protocol) is the same code.
+  one ``soxr.ResampleStream`` (HQ, int16) per direction, numpy in between, 20 ms framing in Python, Vapi's audio
+  converted on arrival and buffered as local PCM. Swapped in through ``Session._make_transcoders`` and
+  ``Session._playout_format``; everything else (pacer, jitter buffer, protocol) is the same code.
 * ``raw``: the ceiling. A ``websockets`` connection per call with the same tasks as a Session (one pacer, one
   reader) and the same pacing loop, sending pre-encoded 160-byte mu-law frames; no audio conversion, no jitter
   buffer, no protocol parsing.
@@ -72,6 +73,7 @@ from typing import Any
 import httpx
 import numpy as np
 import numpy.typing as npt
+from vapi_fast._histogram import MsHistogram
 from vapi_fast.audio import AudioFormat, resample, ulaw_encode
 from vapi_fast.errors import CallEnded, ConnectionLost, VapiFastError
 from vapi_fast.session import Session, SessionOptions
@@ -132,8 +134,6 @@ class LoadConfig:
             raise ValueError(f"io must be one of {IO_MODES}, not {self.io!r}")
         if self.calls < 1 or self.seconds <= 0 or self.ramp_s < 0 or self.settle_s < 0:
             raise ValueError("calls must be >= 1, seconds > 0, ramp and settle >= 0")
-        if self.seconds > 55:
-            raise ValueError("seconds must be <= 55 (the Session keeps the last 60 s of pacer lateness)")
 
     @property
     def hard_timeout_s(self) -> float:
@@ -206,12 +206,6 @@ def _machine_busy_s() -> float | None:
         return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _percentile(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -305,13 +299,15 @@ class MeasuredSession(Session):
     """A Session whose pacer measurements the harness can window and whose playout queue it can drain without
     waiting (reads three private attributes; the benchmark breaks loudly under mypy if they are renamed)."""
 
+    __slots__ = ()  # measure the Session as shipped: no per-instance dict
+
     def reset_lateness(self) -> None:
         """Forget the pacer lateness recorded so far (start of the measured window)."""
-        self._lateness_ms.clear()
+        self._lateness.clear()
 
-    def lateness_samples(self) -> list[float]:
-        """Pacer tick lateness in ms since :meth:`reset_lateness` (the Session keeps the last 3000 ticks)."""
-        return list(self._lateness_ms)
+    def lateness(self) -> MsHistogram:
+        """Pacer tick lateness in ms since :meth:`reset_lateness`."""
+        return self._lateness
 
     @property
     def audio_frames_ready(self) -> int:
@@ -321,11 +317,19 @@ class MeasuredSession(Session):
     @property
     def skipped_frames(self) -> int:
         """Frames the pacer skipped instead of sending (ticks dropped after a stall of more than 200 ms)."""
-        return round(self._sent_ms / FRAME_MS) - self._counts["frames_sent"]
+        return round(self._sent_ms / FRAME_MS) - self._counts.frames_sent
 
 
 class AudioopSoxrSession(MeasuredSession):
     """The Session with the audioop + soxr audio path (variant ``audioop_soxr``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _playout_format(wire: AudioFormat, local: AudioFormat) -> AudioFormat:
+        # As pipecat does: convert on arrival, buffer local audio (soxr hands its output back in
+        # blocks, so it cannot turn each popped wire frame into exactly one local frame).
+        return local
 
     @staticmethod
     def _make_transcoders(wire: AudioFormat, local: AudioFormat, options: SessionOptions) -> tuple[Any, Any]:
@@ -371,7 +375,7 @@ class _Call:
     def reset_lateness(self) -> None:
         raise NotImplementedError
 
-    def lateness_samples(self) -> list[float]:
+    def lateness(self) -> MsHistogram:
         raise NotImplementedError
 
     @property
@@ -412,8 +416,8 @@ class _SessionCall(_Call):
     def reset_lateness(self) -> None:
         self.session.reset_lateness()
 
-    def lateness_samples(self) -> list[float]:
-        return self.session.lateness_samples()
+    def lateness(self) -> MsHistogram:
+        return self.session.lateness()
 
     @property
     def ended_early(self) -> str | None:
@@ -441,7 +445,7 @@ class _RawCall(_Call):
         self._messages = 0
         self._closed: str | None = None
         self._ending = False
-        self._lateness: collections.deque[float] = collections.deque(maxlen=3000)
+        self._lateness = MsHistogram()
         self._pacer = asyncio.create_task(self._pace(), name="raw.pacer")
         self._reader = asyncio.create_task(self._read(), name="raw.reader")
 
@@ -463,7 +467,7 @@ class _RawCall(_Call):
                         self._skipped += round((tick * FRAME_MS - sent_ms) / FRAME_MS)
                         sent_ms = tick * FRAME_MS
                     late_s -= skipped * FRAME_MS / 1000
-                self._lateness.append(late_s * 1000)
+                self._lateness.add(late_s * 1000)
                 elapsed_ms = (now - start) * 1000
                 while sent_ms < elapsed_ms + LEAD_MS:
                     await self.ws.send(frames[self._next])
@@ -497,8 +501,8 @@ class _RawCall(_Call):
     def reset_lateness(self) -> None:
         self._lateness.clear()
 
-    def lateness_samples(self) -> list[float]:
-        return list(self._lateness)
+    def lateness(self) -> MsHistogram:
+        return self._lateness
 
     @property
     def ended_early(self) -> str | None:
@@ -794,7 +798,9 @@ async def _drive(config: LoadConfig, mock: _MockProcess) -> dict[str, Any]:
                 await asyncio.sleep(config.seconds)
             last = _snapshot(run.calls, mock, cpu_first=True)
             mock_lag = await mock.request("lag")
-            lateness = sorted(x for call in run.calls for x in call.lateness_samples())
+            lateness = MsHistogram()
+            for call in run.calls:
+                lateness.update(call.lateness())
             ended_early = [reason for call in run.calls if (reason := call.ended_early) is not None]
         finally:
             for task in io_tasks:
@@ -830,7 +836,7 @@ def _results(
     run: _Run,
     first: _Snapshot,
     last: _Snapshot,
-    lateness: list[float],
+    lateness: MsHistogram,
     ended_early: list[str],
     totals: list[_Counters],
     mock_stats: dict[str, Any] | None,
@@ -893,11 +899,11 @@ def _results(
         "client_cpu_pct": round(100 * cpu_fraction, 1),
         "cpu_ms_per_call_s": round(1000 * cpu_fraction / n, 4) if n else None,
         "calls_per_core": round(n / cpu_fraction, 1) if cpu_fraction > 0 else None,
-        "lateness_ms_p50": _round(_percentile(lateness, 0.5)),
-        "lateness_ms_p99": _round(_percentile(lateness, 0.99)),
-        "lateness_ms_p999": _round(_percentile(lateness, 0.999)),
-        "lateness_ms_max": _round(lateness[-1] if lateness else None),
-        "lateness_samples": len(lateness),
+        "lateness_ms_p50": _round(lateness.quantile(0.5)),
+        "lateness_ms_p99": _round(lateness.quantile(0.99)),
+        "lateness_ms_p999": _round(lateness.quantile(0.999)),
+        "lateness_ms_max": _round(lateness.max_ms),
+        "lateness_samples": lateness.count,
         "lost_frames": uplink_lost + downlink_lost,
         "uplink_lost": uplink_lost,
         "uplink_skipped": int(total("uplink_skipped")),

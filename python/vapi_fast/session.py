@@ -34,6 +34,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from ._histogram import MsHistogram
 from .audio import AudioFormat, JitterBuffer, Quality, Transcoder
 from .errors import CallEnded, CallError, ConnectionLost, VapiFastError
 from .protocol import (
@@ -83,6 +84,10 @@ class SessionOptions:
         audio_queue_frames: Frames kept for a slow :meth:`Session.audio` consumer before the oldest
             are dropped (and counted).
         message_queue_size: Messages kept for a slow :meth:`Session.messages` consumer likewise.
+        message_backlog: Messages kept while no :meth:`Session.messages` consumer runs (the latest
+            ones), so a consumer that starts a little late still sees them. Small on purpose: a
+            call nobody reads messages from (callbacks only, say) must stay small, and
+            ``conversation-update`` messages carry the whole history.
         ping_interval_s: Keepalive ping period; with ``ping_timeout_s`` it bounds how long a dead peer
             goes unnoticed. ``None`` turns keepalive off.
         ping_timeout_s: How long a ping may go unanswered.
@@ -90,6 +95,11 @@ class SessionOptions:
         close_timeout_s: Limit on the closing handshake.
         http_timeout_s: Limit on ``POST /call``.
         max_message_bytes: Largest frame accepted from Vapi.
+        read_size_bytes: Most bytes read from the socket at once. CPython's selector transport reads
+            into a fresh buffer of this size (256 KiB by default) and shrinks it; with hundreds of
+            sockets those large short-lived buffers fragment the C heap and the process grows by
+            tens of KiB per call per minute. Vapi's audio messages are a few KiB at most; a larger
+            message just takes several reads.
         quality: Resampler quality when the wire and local rates differ.
     """
 
@@ -101,13 +111,110 @@ class SessionOptions:
     jitter_percentile: float = 0.95
     audio_queue_frames: int = 50
     message_queue_size: int = 1000
+    message_backlog: int = 32
     ping_interval_s: float | None = 5.0
     ping_timeout_s: float | None = 10.0
     open_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
     http_timeout_s: float = 10.0
     max_message_bytes: int = 8 * 1024 * 1024
+    read_size_bytes: int = 4096
     quality: Quality = "high"
+
+    def __post_init__(self) -> None:
+        if self.message_queue_size < 1:
+            raise ValueError(f"message_queue_size must be at least 1, not {self.message_queue_size}")
+        if self.message_backlog < 0:
+            raise ValueError(f"message_backlog must be at least 0, not {self.message_backlog}")
+        if self.read_size_bytes < 1024:
+            raise ValueError(f"read_size_bytes must be at least 1024, not {self.read_size_bytes}")
+
+
+class _Counts:
+    """The session's counters (plain attributes: cheaper per call than a Counter's dict)."""
+
+    __slots__ = (
+        "audio_frames_dropped",
+        "audio_frames_queued",
+        "barge_ins",
+        "binary_messages_received",
+        "bytes_received",
+        "callback_errors",
+        "flushed_ms",
+        "frames_played",
+        "frames_sent",
+        "messages_dropped",
+        "messages_received",
+        "messages_skipped",
+        "model_output_dropped",
+        "pacer_resyncs",
+        "silence_frames_sent",
+    )
+
+    def __init__(self) -> None:
+        self.frames_sent = 0
+        self.silence_frames_sent = 0
+        self.audio_frames_queued = 0
+        self.binary_messages_received = 0
+        self.bytes_received = 0
+        self.frames_played = 0
+        self.audio_frames_dropped = 0
+        self.messages_received = 0
+        self.messages_skipped = 0
+        self.messages_dropped = 0
+        self.model_output_dropped = 0
+        self.callback_errors = 0
+        self.barge_ins = 0
+        self.flushed_ms = 0
+        self.pacer_resyncs = 0
+
+
+class _Signal:
+    """``asyncio.Event``'s set / clear / wait with its waiters in a list: an Event's deque costs
+    about 600 bytes even when nobody waits, and a Session has four."""
+
+    __slots__ = ("_is_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        if not self._is_set:
+            self._is_set = True
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.remove(waiter)
+
+
+#: Barge-in flush latencies kept for stats().
+_KEEP_FLUSH_LATENCIES = 256
+#: turnIds of interrupted turns remembered (their late model-output is dropped).
+_KEEP_INTERRUPTED_TURNS = 32
+
+
+def _limit_read_size(ws: ClientConnection, size: int) -> None:
+    transport = ws.transport
+    # Only CPython's selector transport allocates a `max_size` buffer per read (uvloop, for one,
+    # reuses a single buffer): leave any other transport as it is.
+    if isinstance(getattr(type(transport), "max_size", None), int):
+        setattr(transport, "max_size", size)  # noqa: B010 - not a declared attribute
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -130,6 +237,46 @@ class Session:
     A Session belongs to the event loop that created it.
     """
 
+    # Slots: no per-instance dict (hundreds of Sessions per process), faster attribute access.
+    __slots__ = (
+        "_audio_consumers",
+        "_audio_q",
+        "_audio_ready",
+        "_call",
+        "_callbacks",
+        "_closing",
+        "_convert_on_pop",
+        "_counts",
+        "_downlink",
+        "_ended",
+        "_ended_event",
+        "_flush_latency_us",
+        "_http",
+        "_interrupted_turns",
+        "_jitter",
+        "_lateness",
+        "_local",
+        "_local_frame_bytes",
+        "_local_pending",
+        "_loop",
+        "_msg_consumers",
+        "_msg_q",
+        "_msg_ready",
+        "_options",
+        "_outq",
+        "_outq_limit",
+        "_outq_room",
+        "_pacer",
+        "_proto",
+        "_reader",
+        "_sent_ms",
+        "_silence",
+        "_skip_logged",
+        "_uplink",
+        "_wire",
+        "_ws",
+    )
+
     def __init__(
         self,
         ws: ClientConnection,
@@ -149,12 +296,20 @@ class Session:
         self._http = http
         self._loop = asyncio.get_running_loop()
         self._proto = VapiProtocol()
-        # Caller -> Vapi: local audio cut into exact 20 ms wire frames; Vapi -> caller: wire audio
-        # converted to local, then paced out by the jitter buffer.
+        # Caller -> Vapi: local audio cut into exact 20 ms wire frames. Vapi -> caller: the jitter
+        # buffer holds the more compact of the two formats (see _playout_format): with mu-law 8 kHz
+        # on the wire and PCM 16 kHz locally it holds wire audio, a quarter of the bytes, and each
+        # popped 20 ms frame is converted to local on the way out, in passes of one frame.
         self._uplink, self._downlink = self._make_transcoders(wire, local, options)
         self._silence = bytes([wire.silence_byte]) * wire.bytes_per_frame(FRAME_MS)
+        playout = self._playout_format(wire, local)
+        # True: convert after the buffer (it holds wire audio); False: before (it holds local).
+        self._convert_on_pop = playout != local
+        self._local_frame_bytes = local.bytes_per_frame(FRAME_MS)
+        # Converted local audio not yet played (convert_on_pop only); see _to_local_frame.
+        self._local_pending = bytearray()
         self._jitter = JitterBuffer(
-            local,
+            playout,
             frame_ms=FRAME_MS,
             min_delay_ms=options.jitter_min_delay_ms,
             max_delay_ms=options.jitter_max_delay_ms,
@@ -164,32 +319,46 @@ class Session:
         # Wire frames waiting for the pacer, and how many may wait.
         self._outq: collections.deque[bytes] = collections.deque()
         self._outq_limit = max(1, options.send_queue_ms // FRAME_MS)
-        self._outq_room = asyncio.Event()
+        self._outq_room = _Signal()
         # Media time sent so far, ms, against the pacer's clock.
         self._sent_ms = 0.0
         # Local frames for audio() consumers; counted while at least one consumer listens.
         self._audio_q: collections.deque[bytes] = collections.deque()
-        self._audio_ready = asyncio.Event()
+        self._audio_ready = _Signal()
         self._audio_consumers = 0
         # Messages for messages() consumers.
         self._msg_q: collections.deque[Message] = collections.deque()
-        self._msg_ready = asyncio.Event()
+        self._msg_ready = _Signal()
         self._msg_consumers = 0
         self._callbacks: dict[str, list[Callback]] = {}
         # turnIds named by user-interrupted: their late model-output is dropped.
-        self._interrupted_turns: collections.deque[str] = collections.deque(maxlen=32)
+        self._interrupted_turns: list[str] = []
         # How the session ended; set once.
         self._ended: CallEnded | ConnectionLost | None = None
-        self._ended_event = asyncio.Event()
+        self._ended_event = _Signal()
         self._closing = False
-        self._lateness_ms: collections.deque[float] = collections.deque(maxlen=3000)
-        self._flush_latency_us: collections.deque[float] = collections.deque(maxlen=256)
-        self._counts: collections.Counter[str] = collections.Counter()
+        # How late each pacer tick ran, ms, for the whole call (a histogram: a call can last hours).
+        self._lateness = MsHistogram()
+        # The latest barge-in flush latencies (a list: most calls have a few barge-ins, if any).
+        self._flush_latency_us: list[float] = []
+        self._counts = _Counts()
         self._skip_logged = 0
         self._reader = asyncio.create_task(self._read(), name="vapi_fast.session.reader")
         self._pacer = asyncio.create_task(self._pace(), name="vapi_fast.session.pacer")
 
     # Construction
+
+    @staticmethod
+    def _playout_format(wire: AudioFormat, local: AudioFormat) -> AudioFormat:
+        """The format the jitter buffer holds: the one with fewer bytes per 20 ms (the buffer's
+        queue and the converter's working buffers then stay small; the work per second is the
+        same either way). Local when they tie, or when the wire format has no whole 20 ms frames.
+        A seam for benchmarks that model converting on arrival."""
+        try:
+            wire_bytes = wire.bytes_per_frame(FRAME_MS)
+        except ValueError:
+            return local
+        return wire if wire_bytes < local.bytes_per_frame(FRAME_MS) else local
 
     @staticmethod
     def _make_transcoders(wire: AudioFormat, local: AudioFormat, options: SessionOptions) -> tuple[Any, Any]:
@@ -246,6 +415,7 @@ class Session:
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise ConnectionLost(None, f"could not open the call socket: {type(exc).__name__}: {exc}") from exc
+        _limit_read_size(ws, options.read_size_bytes)
         try:
             return cls(ws, wire=wire, local=local, call=call, options=options)
         except BaseException:
@@ -377,7 +547,7 @@ class Session:
         self._raise_if_ended()
         frames = self._uplink.push(data)
         assert isinstance(frames, list)
-        self._counts["audio_frames_queued"] += len(frames)
+        self._counts.audio_frames_queued += len(frames)
         self._outq.extend(frames)
         while len(self._outq) > self._outq_limit:
             self._outq_room.clear()
@@ -427,8 +597,9 @@ class Session:
     async def messages(self) -> AsyncIterator[Message]:
         """Yield every message Vapi sends on the socket, typed, in order; ends when the call ends.
 
-        Messages are kept from the start of the call (up to ``message_queue_size``), so a consumer
-        that starts late misses nothing; several consumers share one queue (each message goes to one).
+        While no consumer runs, the latest ``message_backlog`` messages are kept, so a consumer that
+        starts right after the call opened misses nothing; start it early (or use :meth:`on`) to see
+        every message of a long call. Several consumers share one queue (each message goes to one).
 
         Raises:
             ConnectionLost: The connection died.
@@ -587,30 +758,30 @@ class Session:
 
     def stats(self) -> dict[str, Any]:
         """Counters of the session: frames sent and received, lateness, playout buffer, barge-ins."""
-        lateness = list(self._lateness_ms)
         flush = list(self._flush_latency_us)
         c = self._counts
         return {
-            "frames_sent": c["frames_sent"],
-            "silence_frames_sent": c["silence_frames_sent"],
-            "audio_frames_queued": c["audio_frames_queued"],
+            "frames_sent": c.frames_sent,
+            "silence_frames_sent": c.silence_frames_sent,
+            "audio_frames_queued": c.audio_frames_queued,
             "audio_frames_pending": len(self._outq),
-            "binary_messages_received": c["binary_messages_received"],
-            "bytes_received": c["bytes_received"],
-            "frames_played": c["frames_played"],
-            "audio_frames_dropped": c["audio_frames_dropped"],
-            "messages_received": c["messages_received"],
-            "messages_skipped": c["messages_skipped"],
-            "messages_dropped": c["messages_dropped"],
-            "model_output_dropped": c["model_output_dropped"],
-            "callback_errors": c["callback_errors"],
-            "barge_ins": c["barge_ins"],
-            "flushed_ms": c["flushed_ms"],
+            "binary_messages_received": c.binary_messages_received,
+            "bytes_received": c.bytes_received,
+            "frames_played": c.frames_played,
+            "audio_frames_dropped": c.audio_frames_dropped,
+            "messages_received": c.messages_received,
+            "messages_skipped": c.messages_skipped,
+            "messages_dropped": c.messages_dropped,
+            "model_output_dropped": c.model_output_dropped,
+            "callback_errors": c.callback_errors,
+            "barge_ins": c.barge_ins,
+            "flushed_ms": c.flushed_ms,
             "flush_latency_us_p50": _percentile(flush, 0.5),
             "flush_latency_us_max": max(flush) if flush else None,
-            "pacer_resyncs": c["pacer_resyncs"],
-            "lateness_ms_p50": _percentile(lateness, 0.5),
-            "lateness_ms_p99": _percentile(lateness, 0.99),
+            "pacer_resyncs": c.pacer_resyncs,
+            "lateness_ms_p50": self._lateness.quantile(0.5),
+            "lateness_ms_p99": self._lateness.quantile(0.99),
+            "lateness_ms_max": self._lateness.max_ms,
             "jitter": self._jitter.stats(),
         }
 
@@ -630,29 +801,31 @@ class Session:
                     skipped = int(late_s * 1000 // FRAME_MS)
                     tick += skipped
                     self._sent_ms = max(self._sent_ms, (tick * FRAME_MS))
-                    self._counts["pacer_resyncs"] += 1
+                    self._counts.pacer_resyncs += 1
                     late_s -= skipped * FRAME_MS / 1000
-                self._lateness_ms.append(late_s * 1000)
+                self._lateness.add(late_s * 1000)
                 elapsed_ms = (now - start) * 1000
                 while self._sent_ms < elapsed_ms + lead_ms:
                     if self._outq:
                         frame = self._outq.popleft()
                     else:
                         frame = self._silence
-                        self._counts["silence_frames_sent"] += 1
+                        self._counts.silence_frames_sent += 1
                     await self._ws.send(frame)
-                    self._counts["frames_sent"] += 1
+                    self._counts.frames_sent += 1
                     self._sent_ms += FRAME_MS
                 if len(self._outq) <= self._outq_limit:
                     self._outq_room.set()
                 played = self._jitter.pop(now * 1000)
+                if self._convert_on_pop:
+                    played = self._to_local_frame(played)
                 if self._audio_consumers:
                     if len(self._audio_q) >= self._options.audio_queue_frames:
                         self._audio_q.popleft()
-                        self._counts["audio_frames_dropped"] += 1
+                        self._counts.audio_frames_dropped += 1
                     self._audio_q.append(played)
                     self._audio_ready.set()
-                self._counts["frames_played"] += 1
+                self._counts.frames_played += 1
                 tick += 1
                 await asyncio.sleep(max(0.0, start + tick * FRAME_MS / 1000 - self._loop.time()))
         except ConnectionClosed:
@@ -683,18 +856,36 @@ class Session:
         self._finish(lost)
 
     def _on_audio(self, data: bytes) -> None:
-        self._counts["binary_messages_received"] += 1
-        self._counts["bytes_received"] += len(data)
-        local = self._downlink.push(data)
-        assert isinstance(local, bytes)
-        self._jitter.push(local, self._loop.time() * 1000)
+        self._counts.binary_messages_received += 1
+        self._counts.bytes_received += len(data)
+        if not self._convert_on_pop:
+            data = self._downlink.push(data)
+            assert isinstance(data, bytes)
+        self._jitter.push(data, self._loop.time() * 1000)
+
+    def _to_local_frame(self, wire_frame: bytes) -> bytes:
+        """One popped wire frame converted to exactly one local frame."""
+        converted = self._downlink.push(wire_frame)
+        assert isinstance(converted, bytes)
+        pending = self._local_pending
+        size = self._local_frame_bytes
+        if not pending and len(converted) == size:
+            return converted  # the steady state: one frame in, one frame out
+        pending += converted
+        if len(pending) < size:
+            # After a (re)start the converter holds back its look-ahead (about a millisecond):
+            # play that much silence ahead of the audio, as any resampler's delay does.
+            pending[:0] = bytes([self._local.silence_byte]) * (size - len(pending))
+        frame = bytes(pending[:size])
+        del pending[:size]
+        return frame
 
     async def _on_text(self, text: str) -> None:
         received = time.perf_counter()
         self._proto.receive_text(text)
         for event in self._proto.events_received():
             if isinstance(event, MessageSkipped):
-                self._counts["messages_skipped"] += 1
+                self._counts.messages_skipped += 1
                 if self._skip_logged < 10:
                     self._skip_logged += 1
                     logger.warning("skipped a message from Vapi: %s", event.reason)
@@ -704,39 +895,43 @@ class Session:
             if event.is_barge_in:
                 self._barge_in(event, received)
             if isinstance(event, ModelOutputMessage) and event.turn_id in self._interrupted_turns:
-                self._counts["model_output_dropped"] += 1
+                self._counts.model_output_dropped += 1
                 continue
-            self._counts["messages_received"] += 1
-            # Queued even before anyone listens, so messages() started late still sees the call
-            # from its start; a reader that never comes costs at most message_queue_size messages.
-            # Before anyone listens keep only the start of the call: conversation-update messages
-            # carry the whole history, and a session nobody reads must stay small.
-            limit = self._options.message_queue_size if self._msg_consumers else 64
-            if len(self._msg_q) >= limit:
+            self._counts.messages_received += 1
+            # Queued even before anyone listens, so messages() started a little late still sees
+            # them; while nobody listens only a short backlog is kept (see message_backlog).
+            limit = self._options.message_queue_size if self._msg_consumers else self._options.message_backlog
+            while self._msg_q and len(self._msg_q) >= limit:
                 self._msg_q.popleft()
                 if self._msg_consumers:
-                    self._counts["messages_dropped"] += 1
-            self._msg_q.append(event)
-            self._msg_ready.set()
+                    self._counts.messages_dropped += 1
+            if limit:
+                self._msg_q.append(event)
+                self._msg_ready.set()
             for callback in (*self._callbacks.get(event.type, ()), *self._callbacks.get("*", ())):
                 try:
                     result = callback(event)
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
-                    self._counts["callback_errors"] += 1
+                    self._counts.callback_errors += 1
                     logger.exception("a callback for %s raised", event.type)
 
     def _barge_in(self, message: Message, received: float) -> None:
         # Flush before any later frame is pushed: stale assistant audio must not play.
         flushed = self._jitter.clear()
         self._downlink.reset()
+        self._local_pending.clear()
         self._audio_q.clear()
         self._flush_latency_us.append((time.perf_counter() - received) * 1e6)
-        self._counts["barge_ins"] += 1
-        self._counts["flushed_ms"] += int(flushed)
+        if len(self._flush_latency_us) > _KEEP_FLUSH_LATENCIES:
+            del self._flush_latency_us[0]
+        self._counts.barge_ins += 1
+        self._counts.flushed_ms += int(flushed)
         if isinstance(message, UserInterruptedMessage) and message.turn_id:
             self._interrupted_turns.append(message.turn_id)
+            if len(self._interrupted_turns) > _KEEP_INTERRUPTED_TURNS:
+                del self._interrupted_turns[0]
         logger.debug("barge-in (%s): flushed %.0f ms", message.type, flushed)
 
     async def _flush_outbound(self) -> None:
