@@ -33,10 +33,10 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
 }
 
 /// Decodes one mu-law byte to a linear sample.
-pub fn ulaw_to_linear(code: u8) -> i16 {
+pub const fn ulaw_to_linear(code: u8) -> i16 {
     let u = !code;
-    let mut t = ((i32::from(u) & 0x0F) << 3) + 0x84;
-    t <<= (i32::from(u) & 0x70) >> 4;
+    let mut t = (((u as i32) & 0x0F) << 3) + 0x84;
+    t <<= ((u as i32) & 0x70) >> 4;
     (if u & 0x80 != 0 { 0x84 - t } else { t - 0x84 }) as i16
 }
 
@@ -63,8 +63,8 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
 }
 
 /// Decodes one A-law byte to a linear sample.
-pub fn alaw_to_linear(code: u8) -> i16 {
-    let a = i32::from(code ^ 0x55);
+pub const fn alaw_to_linear(code: u8) -> i16 {
+    let a = (code ^ 0x55) as i32;
     let mut t = (a & 0x0F) << 4;
     let seg = (a & 0x70) >> 4;
     match seg {

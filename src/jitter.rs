@@ -226,7 +226,7 @@ pub struct JitterStats {
     pub flushed_ms: f64,
     /// Mean time played frames spent queued (pop time minus arrival time), ms (`NetEq`: `mean_waiting_time_ms`).
     pub delay_mean_ms: f64,
-    /// Median of that time, ms (2 ms resolution below 1 s, 100 ms above).
+    /// Median of that time, ms (2 ms resolution below 500 ms, 10 ms below 2 s, 500 ms below 60 s).
     pub delay_p50_ms: f64,
     /// 95th percentile of that time, ms (same resolution).
     pub delay_p95_ms: f64,
@@ -317,20 +317,37 @@ enum Phase {
 #[derive(Debug, Clone)]
 struct Codec {
     encoding: Encoding,
-    table: [f32; 256],
+    /// Decoded value of every G.711 byte (unused for PCM): one table per process, not per buffer.
+    table: &'static [f32; 256],
 }
+
+/// Builds the decoded-value table of A-law (`alaw`) or mu-law at compile time.
+const fn g711_table(alaw: bool) -> [f32; 256] {
+    let mut table = [0.0f32; 256];
+    let mut code = 0;
+    while code < 256 {
+        let value = if alaw {
+            alaw_to_linear(code as u8)
+        } else {
+            ulaw_to_linear(code as u8)
+        };
+        table[code] = value as f32;
+        code += 1;
+    }
+    table
+}
+
+static ULAW_TABLE: [f32; 256] = g711_table(false);
+static ALAW_TABLE: [f32; 256] = g711_table(true);
+static NO_TABLE: [f32; 256] = [0.0; 256];
 
 impl Codec {
     fn new(encoding: Encoding) -> Self {
-        let mut table = [0.0f32; 256];
-        for (code, value) in table.iter_mut().enumerate() {
-            let code = code as u8;
-            *value = match encoding {
-                Encoding::Mulaw => f32::from(ulaw_to_linear(code)),
-                Encoding::Alaw => f32::from(alaw_to_linear(code)),
-                Encoding::PcmS16le => 0.0,
-            };
-        }
+        let table = match encoding {
+            Encoding::Mulaw => &ULAW_TABLE,
+            Encoding::Alaw => &ALAW_TABLE,
+            Encoding::PcmS16le => &NO_TABLE,
+        };
         Self { encoding, table }
     }
 
@@ -548,14 +565,15 @@ struct WaitHistogram {
 }
 
 impl WaitHistogram {
-    const FINE_MS: f64 = 2.0;
-    const FINE_BINS: usize = 500;
-    const COARSE_MS: f64 = 100.0;
-    const COARSE_BINS: usize = 600;
+    /// Bin layout as (first ms, bin width ms, bins): 2 ms wide to 500 ms, 10 ms to 2 s, 500 ms to
+    /// 60 s, then one bin for the rest. Fine where playout delays live, coarse where only a
+    /// faster-than-real-time backlog reaches, and 2 KiB per buffer instead of a uniform grid's 4.
+    const RANGES: [(f64, f64, usize); 3] = [(0.0, 2.0, 250), (500.0, 10.0, 150), (2000.0, 500.0, 116)];
+    const BINS: usize = 250 + 150 + 116 + 1;
 
     fn new() -> Self {
         Self {
-            bins: vec![0; Self::FINE_BINS + Self::COARSE_BINS + 1],
+            bins: vec![0; Self::BINS],
             count: 0,
             sum_ms: 0.0,
         }
@@ -569,12 +587,15 @@ impl WaitHistogram {
 
     fn add(&mut self, wait_ms: f64) {
         let wait_ms = wait_ms.max(0.0);
-        let fine_span = Self::FINE_MS * Self::FINE_BINS as f64;
-        let bin = if wait_ms < fine_span {
-            (wait_ms / Self::FINE_MS) as usize
-        } else {
-            (Self::FINE_BINS + ((wait_ms - fine_span) / Self::COARSE_MS) as usize).min(self.bins.len() - 1)
-        };
+        let mut first_bin = 0;
+        let mut bin = Self::BINS - 1;
+        for (start, width, bins) in Self::RANGES {
+            if wait_ms < start + width * bins as f64 {
+                bin = first_bin + ((wait_ms - start) / width) as usize;
+                break;
+            }
+            first_bin += bins;
+        }
         self.bins[bin] = self.bins[bin].saturating_add(1);
         self.count += 1;
         self.sum_ms += wait_ms;
@@ -594,17 +615,24 @@ impl WaitHistogram {
         }
         let rank = (q * self.count as f64).ceil().max(1.0) as u64;
         let mut seen = 0u64;
-        for (b, &n) in self.bins.iter().enumerate() {
-            seen += u64::from(n);
-            if seen >= rank {
-                return if b < Self::FINE_BINS {
-                    (b as f64 + 0.5) * Self::FINE_MS
-                } else {
-                    Self::FINE_MS * Self::FINE_BINS as f64 + ((b - Self::FINE_BINS) as f64 + 0.5) * Self::COARSE_MS
-                };
+        let bin = self
+            .bins
+            .iter()
+            .position(|&n| {
+                seen += u64::from(n);
+                seen >= rank
+            })
+            .unwrap_or(Self::BINS - 1);
+        // The bin's midpoint; the last bin (beyond the ranges) answers with its lower edge.
+        let mut first_bin = 0;
+        for (start, width, bins) in Self::RANGES {
+            if bin < first_bin + bins {
+                return start + ((bin - first_bin) as f64 + 0.5) * width;
             }
+            first_bin += bins;
         }
-        Self::FINE_MS * Self::FINE_BINS as f64 + Self::COARSE_MS * Self::COARSE_BINS as f64
+        let (start, width, bins) = Self::RANGES[Self::RANGES.len() - 1];
+        start + width * bins as f64
     }
 }
 
@@ -1768,6 +1796,30 @@ mod tests {
             jb.pop(now + 5.0);
         }
         assert!(jb.stats().frames_played > 6);
+    }
+
+    #[test]
+    fn wait_quantiles_are_bin_midpoints_at_every_scale() {
+        let mut h = WaitHistogram::new();
+        assert_ms(h.quantile(0.5), 0.0);
+        for (wait, mid) in [
+            (10.3, 11.0),
+            (-4.0, 1.0),
+            (1004.0, 1005.0),
+            (30_100.0, 30_250.0),
+            (1e9, 60_000.0),
+        ] {
+            h.reset();
+            h.add(wait);
+            assert_ms(h.quantile(0.5), mid);
+        }
+        h.reset();
+        for wait in [1.0, 3.0, 5.0, 7.0] {
+            h.add(wait);
+        }
+        assert_ms(h.quantile(0.5), 3.0);
+        assert_ms(h.quantile(0.95), 7.0);
+        assert_ms(h.mean(), 4.0);
     }
 
     #[test]
