@@ -576,3 +576,27 @@ def test_vapi_audio_plays_out_exactly_converted(wire: AudioFormat, local: AudioF
         if np.array_equal(played[offset + per_frame : offset + end], want)
     ]
     assert len(matches) == 1, matches
+
+
+def test_audio_frames_take_the_direct_path_unless_the_socket_pushes_back() -> None:
+    async def scenario() -> None:
+        async with MockVapi(KEY, behaviour=MockBehaviour(pacing="fast")) as mock, await create(mock) as session:
+            await until(session, is_type("speech-update", role="assistant", status="stopped"))
+            # With the websockets this package supports, frames skip the per-send context manager...
+            assert session._fast_send
+            frame = session._silence
+            assert session._send_frame_now(frame)
+            # ...but never past backpressure or a closing connection: then send() waits or raises.
+            ws = session._ws
+            ws.paused = True
+            try:
+                assert not session._send_frame_now(frame)
+            finally:
+                ws.paused = False
+            await session.close()
+            assert not session._send_frame_now(frame)
+            assert isinstance(session.ended, CallEnded)
+            call = mock.calls[session.call_id or ""]
+            assert all(size == 160 for size in call.caller_frames)
+
+    run(scenario())

@@ -33,6 +33,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State as _WsState
 
 from ._histogram import MsHistogram
 from .audio import AudioFormat, JitterBuffer, Quality, Transcoder
@@ -61,6 +62,8 @@ from .protocol.destinations import TransferDestination
 __all__ = ["DEFAULT_BASE_URL", "Session", "SessionOptions"]
 
 logger = logging.getLogger(__name__)
+
+_WS_OPEN = _WsState.OPEN
 
 #: Vapi's API.
 DEFAULT_BASE_URL = "https://api.vapi.ai"
@@ -250,6 +253,7 @@ class Session:
         "_downlink",
         "_ended",
         "_ended_event",
+        "_fast_send",
         "_flush_latency_us",
         "_http",
         "_interrupted_turns",
@@ -289,6 +293,8 @@ class Session:
     ) -> None:
         """Internal: use :meth:`create` or :meth:`connect`."""
         self._ws = ws
+        # The frame fast path needs these parts of the websockets connection (see _send_frame_now).
+        self._fast_send = all(hasattr(ws, name) for name in ("protocol", "send_data", "paused"))
         self._wire = wire
         self._local = local
         self._call = dict(call) if call is not None else None
@@ -811,7 +817,8 @@ class Session:
                     else:
                         frame = self._silence
                         self._counts.silence_frames_sent += 1
-                    await self._ws.send(frame)
+                    if not self._send_frame_now(frame):
+                        await self._ws.send(frame)
                     self._counts.frames_sent += 1
                     self._sent_ms += FRAME_MS
                 if len(self._outq) <= self._outq_limit:
@@ -854,6 +861,19 @@ class Session:
             return
         self._proto.receive_eof()
         self._finish(lost)
+
+    def _send_frame_now(self, frame: bytes) -> bool:
+        """Write one audio frame straight through the connection's sans-I/O protocol, when nothing
+        could make the send wait: the connection is open and the socket applies no backpressure.
+        ``ClientConnection.send`` wraps every send in an async context manager that costs about a
+        third of the send (measured); at 50 frames a second per call that is the largest cost
+        left in the pacer. False means: use ``send``, which waits, raises and closes as usual."""
+        ws = self._ws
+        if not self._fast_send or ws.protocol.state is not _WS_OPEN or ws.paused:
+            return False
+        ws.protocol.send_binary(frame)
+        ws.send_data()
+        return True
 
     def _on_audio(self, data: bytes) -> None:
         self._counts.binary_messages_received += 1
