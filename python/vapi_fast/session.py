@@ -2,7 +2,7 @@
 
 A :class:`Session` owns one call's WebSocket and exactly two tasks:
 
-* the **reader** receives frames: binary audio goes through ``Transcoder(wire -> local)`` into the
+* the **reader** receives frames: binary audio goes into the
   :class:`~vapi_fast.audio.JitterBuffer`; text goes through the sans-I/O
   :class:`~vapi_fast.protocol.VapiProtocol` and comes out as typed messages. A barge-in
   (``user-interrupted``, or the user starting to speak) clears the playout buffer right there, before
@@ -10,6 +10,11 @@ A :class:`Session` owns one call's WebSocket and exactly two tasks:
 * the **pacer** ticks every 20 ms: it sends the next wire frame of the caller's audio (or silence: Vapi
   wants continuous uplink audio) keeping a small lead over real time, and pops one frame from the
   playout buffer for :meth:`Session.audio`.
+
+``Transcoder(wire -> local)`` sits on whichever side of the playout buffer keeps it smaller: with
+mu-law 8 kHz on the wire and PCM 16 kHz locally the buffer holds wire audio (a quarter of the bytes)
+and the pacer converts each popped frame; with a wire format larger than the local one the reader
+converts on arrival. The audio is the same either way, bit for bit (the tests check both).
 
 Control messages (:meth:`Session.say` and friends) are sent at once from the caller's task, so they
 never wait behind queued audio. Uplink audio bypasses ``VapiProtocol``'s audio queue: the pacer owns
@@ -536,7 +541,8 @@ class Session:
 
     @property
     def jitter_buffer(self) -> JitterBuffer:
-        """The playout buffer (for inspection; the session drives it)."""
+        """The playout buffer (for inspection; the session drives it). Its ``format`` is the more
+        compact of ``wire`` and ``local`` (see the module documentation)."""
         return self._jitter
 
     # Audio
