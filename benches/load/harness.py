@@ -11,18 +11,20 @@ Every call has mu-law 8 kHz on the wire, both directions, and (except ``raw``) P
   one ``soxr.ResampleStream`` (HQ, int16) per direction, numpy in between, 20 ms framing in Python, Vapi's audio
   converted on arrival and buffered as local PCM. Swapped in through ``Session._make_transcoders`` and
   ``Session._playout_format``; everything else (pacer, jitter buffer, protocol) is the same code.
-* ``raw``: the ceiling. A ``websockets`` connection per call with the same tasks as a Session (one pacer, one
-  reader) and the same pacing loop, sending pre-encoded 160-byte mu-law frames; no audio conversion, no jitter
-  buffer, no protocol parsing.
+* ``raw``: the ceiling for audio work. A ``websockets`` connection per call with a pacer task (the pacing loop a
+  Session used to run: ``asyncio.sleep`` to the next 20 ms tick, ``send`` with websockets' own API) and a reader
+  task, sending pre-encoded 160-byte mu-law frames; no audio conversion, no jitter buffer, no protocol parsing.
+  It is how a call is written with ``websockets`` on its own; the Session's pacer is cheaper per tick (timer
+  callbacks, frames written through the connection's protocol), so the Session can use less CPU per call.
 
-The caller side (what an application does with a Session) costs as little as a real bridge can: one task for all
-calls (``--io shared``, the default) feeds each call 20 ms of speech-like PCM per 20 ms (``send_audio``, 20 ms per
-call; 200 ms are queued at connect so a late pass never starves the pacer, and a late pass catches up) and drains
-the frames each call's ``audio()`` iterator has ready, never waiting on one call. ``--io per-call`` runs one bridge
-task per call instead (``async for frame in session.audio(): send_audio(...)``), one more task wake-up per call
-every 20 ms. The mock plays one long assistant utterance per call (its first message, bursty pacing like
-Vapi's by default) and the client mutes the caller side at connect (``mute-customer``), so the assistant is never
-interrupted and the mock does no turn detection: audio flows both ways for the whole run.
+The caller side (what an application does with a Session) costs as little as a real bridge can: one task for all calls
+(``--io shared``, the default) feeds each call 20 ms of speech-like PCM per 20 ms (``send_audio``, 20 ms per call; 300
+ms of wire frames are queued at connect so neither a late pass nor soxr's 100 ms output blocks starve the pacer, and a
+late pass catches up) and drains the frames each call's ``audio()`` iterator has ready, never waiting on one call.
+``--io per-call`` runs one bridge task per call instead (``async for frame in session.audio(): send_audio(...)``), one
+more task wake-up per call every 20 ms. The mock plays one long assistant utterance per call (its first message,
+bursty pacing like Vapi's by default) and the client mutes the caller side at connect (``mute-customer``), so the
+assistant is never interrupted and the mock does no turn detection: audio flows both ways for the whole run.
 
 Measured over the steady window (after the ramp-up and ``--settle`` seconds), all in one JSON object:
 
@@ -93,8 +95,8 @@ LOCAL = AudioFormat("pcm_s16le", 16000)
 FRAME_MS = 20
 #: The Session's default lead; the raw loop keeps the same.
 LEAD_MS = SessionOptions().send_lead_ms
-#: Caller audio queued at connect, in 20 ms frames.
-PREQUEUE_FRAMES = 10
+#: Caller audio queued at connect, in 20 ms wire frames.
+PREQUEUE_FRAMES = 15
 #: Length of the looping caller clip.
 CLIP_SECONDS = 2.0
 API_KEY = "mock-key"
@@ -393,6 +395,8 @@ class _SessionCall(_Call):
         self.call_id = session.call_id
         self.phase = phase
         self.fed = 0
+        #: Pushes made at connect to queue PREQUEUE_FRAMES frames.
+        self.prequeued = 0
         self.started = 0.0
         self.frames: AsyncIterator[bytes] = aiter(session.audio())
 
@@ -671,9 +675,12 @@ class _Run:
         try:
             await session.mute_customer()
             call.started = asyncio.get_running_loop().time()
-            for _ in range(PREQUEUE_FRAMES):
+            # Queue PREQUEUE_FRAMES wire frames, however many pushes that takes: soxr hands its output back
+            # in blocks of about 100 ms, so ten 20 ms pushes may give only five frames.
+            while session.stats()["audio_frames_pending"] < PREQUEUE_FRAMES:
                 await session.send_audio(self.audio.local[(phase + call.fed) % len(self.audio.local)])
                 call.fed += 1
+            call.prequeued = call.fed
             await anext(call.frames)  # starts the audio() consumer: from now on every playout frame is queued
             call.consumed += 1
         except BaseException:
@@ -715,7 +722,7 @@ class _Run:
                     continue
                 session = call.session
                 try:
-                    due = PREQUEUE_FRAMES + int((now - call.started) * 1000 / FRAME_MS)
+                    due = call.prequeued + int((now - call.started) * 1000 / FRAME_MS)
                     while call.fed < due:
                         await session.send_audio(local[(call.phase + call.fed) % n])
                         call.fed += 1
