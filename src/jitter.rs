@@ -321,17 +321,21 @@ struct Codec {
     table: &'static [f32; 256],
 }
 
-/// Builds the decoded-value table of A-law (`alaw`) or mu-law at compile time.
+/// The linear value of G.711 byte `code`, A-law (`alaw`) or mu-law; usable in constants.
+const fn g711_linear(alaw: bool, code: usize) -> i32 {
+    (if alaw {
+        alaw_to_linear(code as u8)
+    } else {
+        ulaw_to_linear(code as u8)
+    }) as i32
+}
+
+/// Builds the decoded-value table of a G.711 law at compile time.
 const fn g711_table(alaw: bool) -> [f32; 256] {
     let mut table = [0.0f32; 256];
     let mut code = 0;
     while code < 256 {
-        let value = if alaw {
-            alaw_to_linear(code as u8)
-        } else {
-            ulaw_to_linear(code as u8)
-        };
-        table[code] = value as f32;
+        table[code] = g711_linear(alaw, code) as f32;
         code += 1;
     }
     table
@@ -419,12 +423,7 @@ const fn g711_squares(alaw: bool) -> [u32; 256] {
     let mut squares = [0u32; 256];
     let mut code = 0;
     while code < 256 {
-        let value = if alaw {
-            alaw_to_linear(code as u8)
-        } else {
-            ulaw_to_linear(code as u8)
-        } as i32;
-        squares[code] = (value * value) as u32;
+        squares[code] = g711_linear(alaw, code).unsigned_abs().pow(2);
         code += 1;
     }
     squares
